@@ -1,0 +1,1 @@
+"""The Scrapy project: how articles are fetched and turned into records."""

@@ -1,0 +1,210 @@
+"""The newsrelay config file (TOML), validated once into typed, immutable objects.
+
+It lives in ``crawler/`` rather than ``scheduler/`` because ``scrapy crawl feeds -a source=NAME``
+must load it without importing the scheduler: imports point scheduler -> crawler -> storage.
+Every problem becomes one :class:`ConfigError` whose message names the file and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+DEFAULT_CONFIG_PATH = Path("newsrelay.toml")
+CONFIG_ENV = "NEWSRELAY_CONFIG"
+
+_INTERVAL = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class ConfigError(Exception):
+    """The config cannot be used; the message is one line meant for the user."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseConfig(_Strict):
+    url: str = "sqlite:///data/newsrelay.db"
+
+
+class FetchConfig(_Strict):
+    # Off by default so a feed cannot point the crawler at the host's own services.
+    allow_private_networks: bool = False
+    user_agent: str = "newsrelay/0.1 (+https://github.com/newsrelay/newsrelay)"
+    obey_robots: bool = True
+    timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
+    max_page_bytes: Annotated[int, Field(gt=0)] = 10 * 1024 * 1024
+    concurrency_per_host: Annotated[int, Field(ge=1, le=64)] = 4
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
+    # Sources crawled at the same time; each has its own per-host limit.
+    parallel_sources: Annotated[int, Field(ge=1, le=256)] = 8
+
+
+def parse_interval(text: str) -> timedelta:
+    """``"15m"`` -> 15 minutes. Units: s, m, h, d."""
+    match = _INTERVAL.match(text)
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"{text!r} is not an interval like '90s', '15m', '2h' or '1d'")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+class SourceConfig(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+    feeds: list[str] = Field(default_factory=list)
+    interval: str | None = None
+    cron: str | None = None
+
+    @field_validator("feeds")
+    @classmethod
+    def _feeds_are_http(cls, feeds: list[str]) -> list[str]:
+        for url in feeds:
+            if not re.match(r"^https?://[^/\s]+", url):
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return feeds
+
+    @field_validator("interval")
+    @classmethod
+    def _interval_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_interval(value)
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(value)
+            except ValueError as exc:
+                raise ValueError(f"{value!r} is not a cron expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> SourceConfig:
+        if self.interval is not None and self.cron is not None:
+            raise ValueError("set either interval or cron, not both")
+        if not self.feeds:
+            raise ValueError("a source needs at least one feed")
+        return self
+
+    @property
+    def interval_delta(self) -> timedelta | None:
+        return parse_interval(self.interval) if self.interval else None
+
+
+class Config(_Strict):
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    fetch: FetchConfig = Field(default_factory=FetchConfig)
+    sources: list[SourceConfig] = Field(default_factory=list)
+    path: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Config:
+        seen: set[str] = set()
+        for source in self.sources:
+            if source.name in seen:
+                raise ValueError(f"source name {source.name!r} is used twice")
+            seen.add(source.name)
+        return self
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none"
+        raise ConfigError(f"unknown source {name!r} (configured: {known})")
+
+
+def resolve_config_path(path: str | os.PathLike[str] | None) -> Path:
+    """The explicit path, else ``$NEWSRELAY_CONFIG``, else ``./newsrelay.toml``."""
+    if path:
+        return Path(path)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    return DEFAULT_CONFIG_PATH
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate the config file; raise :class:`ConfigError` with one clear line."""
+    config_path = resolve_config_path(path)
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{config_path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{config_path}: cannot read config: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path}: TOML syntax error: {exc}") from None
+    return config_from_dict(raw, config_path)
+
+
+def config_from_dict(raw: dict[str, Any], path: Path | None = None) -> Config:
+    """Validate an already-parsed config mapping."""
+    where = f"{path}: " if path else ""
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(where + _first_error(exc, raw)) from None
+    config = config.model_copy(update={"path": path})
+    if path is not None:
+        config = _anchor_sqlite_path(config, path.parent)
+    return config
+
+
+def _anchor_sqlite_path(config: Config, base: Path) -> Config:
+    """A relative SQLite path in the file is relative to the file, not to the current dir."""
+    url = config.database.url
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        absolute = (base / url[len(prefix) :]).resolve()
+        database = DatabaseConfig(url=prefix + str(absolute))
+        config = config.model_copy(update={"database": database})
+    return config
+
+
+def _first_error(exc: ValidationError, raw: dict[str, Any]) -> str:
+    error = exc.errors()[0]
+    location = _location(error["loc"], raw)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{location}: unknown key"
+    if kind == "missing":
+        return f"{location}: required key is missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    got = error.get("input")
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"{location}: {message} (got {got!r})"
+    return f"{location}: {message}"
+
+
+def _location(loc: tuple[int | str, ...], raw: dict[str, Any]) -> str:
+    """``('sources', 0, 'intervall')`` -> ``sources[0] (presstv).intervall``."""
+    parts: list[str] = []
+    node: Any = raw
+    for item in loc:
+        if isinstance(item, int):
+            name = node[item].get("name") if isinstance(node, list) else None
+            label = f"[{item}]" + (f" ({name})" if isinstance(name, str) else "")
+            parts[-1] = parts[-1] + label if parts else label
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+        else:
+            parts.append(str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(parts) or "config"

@@ -1,0 +1,109 @@
+"""Feed bytes -> entries, with feedparser. Scrapy downloads; feedparser never fetches.
+
+feedparser's ``bozo`` flag is only a warning: its loose parser still yields the entries of
+most malformed feeds. A feed is broken when it yields no entries and is not a recognisable
+(empty) feed.
+"""
+
+from __future__ import annotations
+
+import calendar
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+import feedparser
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """What a feed says about one article; the page fills in the rest."""
+
+    link: str
+    guid: str | None = None
+    title: str | None = None
+    published_at: datetime | None = None
+    author: str | None = None
+    content_html: str | None = None
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    entries: list[FeedEntry]
+    title: str | None = None
+    error: str | None = None  # set when the document is not a usable feed
+
+
+def parse_feed(body: bytes, url: str, content_type: str | None = None) -> ParsedFeed:
+    """Parse a downloaded feed. Relative links resolve against ``url``.
+
+    ``io.BytesIO`` matters: given bytes or str, feedparser may treat the value as a path or
+    URL and open it.
+    """
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type
+    parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
+    entries = [entry for raw in parsed.entries if (entry := _entry(raw, url)) is not None]
+    title = parsed.feed.get("title") if isinstance(parsed.feed, dict) else None
+    if entries or (parsed.get("version") and not parsed.bozo) or parsed.entries:
+        return ParsedFeed(entries, title)
+    reason = parsed.get("bozo_exception") or "no RSS or Atom document found"
+    return ParsedFeed([], title, error=f"not a feed: {_describe(reason)}")
+
+
+def _entry(raw: Any, feed_url: str) -> FeedEntry | None:
+    link = raw.get("link") or _alternate_link(raw)
+    if not link:
+        guid = raw.get("id")
+        # RSS 2.0: a guid that is a permalink is the article's address.
+        if guid and str(guid).startswith(("http://", "https://")):
+            link = guid
+    if not link:
+        return None
+    return FeedEntry(
+        link=urljoin(feed_url, str(link).strip()),
+        guid=_text(raw.get("id")),
+        title=_text(raw.get("title")),
+        published_at=_timestamp(raw.get("published_parsed") or raw.get("updated_parsed")),
+        author=_text(raw.get("author")),
+        content_html=_content(raw),
+    )
+
+
+def _alternate_link(raw: Any) -> str | None:
+    for link in raw.get("links", []):
+        if link.get("rel", "alternate") == "alternate" and link.get("href"):
+            return str(link["href"])
+    return None
+
+
+def _content(raw: Any) -> str | None:
+    for content in raw.get("content", []):
+        if content.get("value"):
+            return str(content["value"])
+    summary = raw.get("summary")
+    return str(summary) if summary else None
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _describe(reason: object) -> str:
+    text = str(reason).strip().splitlines()[0] if str(reason).strip() else ""
+    return f"{type(reason).__name__}: {text}" if isinstance(reason, Exception) else str(reason)

@@ -1,0 +1,188 @@
+"""Run crawls of configured sources inside the current process.
+
+``newsrelay crawl`` and the daemon's scheduled job both end up in :func:`crawl_sources`. Each
+source gets its own Crawler (Scrapy needs a new one per crawl) on the one asyncio reactor the
+process keeps for its whole life: a Twisted reactor cannot be restarted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+from scrapy.crawler import AsyncCrawlerRunner
+from scrapy.settings import Settings
+from scrapy.utils.reactor import install_reactor
+
+from crawler import settings as default_settings
+from crawler.config import Config, SourceConfig
+from crawler.runs import ProgressCallback, SourceResult
+from crawler.spiders.feeds import FeedSpider
+from storage.db import Database
+from storage.repository import RunCounters
+
+logger = logging.getLogger(__name__)
+
+
+def fetch_settings(config: Config) -> dict[str, Any]:
+    """Scrapy settings that the config file's ``[fetch]`` table controls."""
+    fetch = config.fetch
+    return {
+        "USER_AGENT": fetch.user_agent,
+        "ROBOTSTXT_OBEY": fetch.obey_robots,
+        "DOWNLOAD_TIMEOUT": fetch.timeout,
+        "DOWNLOAD_MAXSIZE": fetch.max_page_bytes,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": fetch.concurrency_per_host,
+        "RETRY_TIMES": fetch.retries,
+        "NEWSRELAY_ALLOW_PRIVATE_NETWORKS": fetch.allow_private_networks,
+    }
+
+
+def scrapy_settings(config: Config, overrides: dict[str, Any] | None = None) -> Settings:
+    settings = Settings()
+    settings.setmodule(default_settings, priority="project")
+    settings.setdict(fetch_settings(config), priority="cmdline")
+    settings.setdict({"NEWSRELAY_CONFIGURED": True, **(overrides or {})}, priority="cmdline")
+    return settings
+
+
+async def crawl_sources(
+    config: Config,
+    db: Database,
+    sources: Sequence[SourceConfig],
+    *,
+    on_progress: ProgressCallback | None = None,
+    runner: AsyncCrawlerRunner | None = None,
+) -> list[SourceResult]:
+    """Crawl ``sources`` concurrently (at most ``fetch.parallel_sources`` at once).
+
+    Never raises for a source's failure: each one's result says how it went.
+    """
+    runner = runner or AsyncCrawlerRunner(scrapy_settings(config))
+    limit = asyncio.Semaphore(config.fetch.parallel_sources)
+
+    async def one(source: SourceConfig) -> SourceResult:
+        async with limit:
+            return await crawl_source(runner, config, db, source, on_progress)
+
+    return list(await asyncio.gather(*(one(source) for source in sources)))
+
+
+async def crawl_source(
+    runner: AsyncCrawlerRunner,
+    config: Config,
+    db: Database,
+    source: SourceConfig,
+    on_progress: ProgressCallback | None = None,
+) -> SourceResult:
+    """One crawl of one source; logs exactly one summary record when it ends."""
+    crawler = runner.create_crawler(FeedSpider)
+    crash: str | None = None
+    try:
+        await runner.crawl(
+            crawler, source=source.name, config=config, db=db, on_progress=on_progress
+        )
+    except Exception as exc:  # one source blowing up must not take the others down
+        crash = f"{type(exc).__name__}: {exc}"
+        logger.exception("crawl crashed: source=%s", source.name)
+    spider = crawler.spider
+    result = spider.context.result if isinstance(spider, FeedSpider) else None
+    if result is None or crash:
+        errors = ([f"crawl crashed: {crash}"] if crash else []) + (result.errors if result else [])
+        result = SourceResult(
+            source=source.name,
+            run_id=result.run_id if result else None,
+            status="failed",
+            counters=result.counters if result else RunCounters(),
+            errors=errors,
+            duration_s=result.duration_s if result else 0.0,
+        )
+    _log_summary(result)
+    return result
+
+
+def _log_summary(result: SourceResult) -> None:
+    c = result.counters
+    fields = {
+        "source": result.source,
+        "run_id": result.run_id,
+        "status": result.status,
+        "new": c.new,
+        "duplicates": result.duplicates,
+        "duplicates_url": c.duplicates_url,
+        "duplicates_content": c.duplicates_content,
+        "known": c.known_skipped,
+        "errors": result.failed,
+        "feeds_fetched": c.feeds_fetched,
+        "pages_fetched": c.pages_fetched,
+        "duration_s": result.duration_s,
+    }
+    level = logging.INFO if result.status == "ok" else logging.WARNING
+    message = "crawl finished" if result.status == "ok" else f"crawl {result.status}"
+    if result.status != "ok" and result.errors:
+        message += f": {result.errors[0]}"
+    logger.log(level, message, extra=fields)
+
+
+def run_crawls(
+    config: Config,
+    db: Database,
+    sources: Sequence[SourceConfig],
+    *,
+    on_progress: ProgressCallback | None = None,
+) -> list[SourceResult]:
+    """Blocking: run the reactor until every source's crawl has ended.
+
+    The first SIGINT/SIGTERM closes the crawls gracefully (their runs are recorded as
+    interrupted); a second one stops at once.
+    """
+    install_reactor(default_settings.TWISTED_REACTOR)
+    from twisted.internet import reactor as installed_reactor
+    from twisted.internet.defer import Deferred
+    from twisted.python.failure import Failure
+
+    reactor: Any = installed_reactor
+
+    runner = AsyncCrawlerRunner(scrapy_settings(config))
+    outcome: dict[str, Any] = {}
+
+    async def main() -> None:
+        outcome["results"] = await crawl_sources(
+            config, db, sources, on_progress=on_progress, runner=runner
+        )
+
+    def finish(result: object) -> None:
+        outcome["final"] = result
+        reactor.stop()
+
+    def start() -> None:
+        Deferred.fromFuture(asyncio.ensure_future(main())).addBoth(finish)
+
+    stops = 0
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stops
+        stops += 1
+        if stops == 1:
+            logger.warning("%s received: closing crawls", signal.Signals(signum).name)
+            reactor.callFromThread(lambda: asyncio.ensure_future(runner.stop()))
+        else:
+            reactor.callFromThread(reactor.stop)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        reactor.callWhenRunning(start)
+        reactor.run(installSignalHandlers=False)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    final = outcome.get("final")
+    if isinstance(final, Failure):
+        final.raiseException()
+    if "results" not in outcome:
+        raise RuntimeError("crawl stopped before it finished")
+    results: list[SourceResult] = outcome["results"]
+    return results

@@ -1,0 +1,56 @@
+"""Scrapy settings for polite, bounded crawling inside a long-lived process.
+
+``newsrelay`` and ``scrapy crawl feeds`` both start from this module; the ``[fetch]`` table of
+the config file then overrides what it names (see ``crawler.runner.fetch_settings``).
+"""
+
+BOT_NAME = "newsrelay"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+
+USER_AGENT = "newsrelay/0.1 (+https://github.com/newsrelay/newsrelay)"
+ROBOTSTXT_OBEY = True
+
+CONCURRENT_REQUESTS = 32
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_DELAY = 0
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 0
+RETRY_ENABLED = True
+RETRY_TIMES = 2
+REDIRECT_MAX_TIMES = 5
+COOKIES_ENABLED = False
+DNS_TIMEOUT = 20
+
+# Items are written to the database one at a time; a larger value only queues work.
+CONCURRENT_ITEMS = 10
+
+# A daemon must not open control ports: Scrapy 2.19's RemoteControl runs code sent to a
+# localhost HTTP server, and the telnet console is a shell (PITFALLS.md).
+TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
+EXTENSIONS = {
+    "scrapy.extensions.telnet.TelnetConsole": None,
+    "scrapy.extensions.remote_control.RemoteControl": None,
+    "scrapy.extensions.memusage.MemoryUsage": None,
+}
+# Never MEMUSAGE_LIMIT_MB in a daemon: it checks the process's peak, so once crossed every
+# later crawl would close at once.
+MEMUSAGE_ENABLED = False
+
+DOWNLOADER_MIDDLEWARES = {
+    # Before robots.txt (100): a refused address is not even asked for its robots.txt.
+    "crawler.middlewares.NetworkGuardMiddleware": 50,
+}
+ITEM_PIPELINES = {
+    "crawler.pipelines.StoragePipeline": 300,
+}
+
+LOG_LEVEL = "WARNING"
+# Set by crawler.runner; a plain `scrapy crawl` loads the newsrelay config itself.
+NEWSRELAY_CONFIGURED = False
+NEWSRELAY_CONFIG = None
+NEWSRELAY_ALLOW_PRIVATE_NETWORKS = False

@@ -1,0 +1,1 @@
+"""Spiders: one kind per way of discovering articles (feeds today)."""

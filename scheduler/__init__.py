@@ -1,0 +1,3 @@
+"""The daemon and its front door: CLI, logging, (soon) schedules."""
+
+__version__ = "0.1.0"

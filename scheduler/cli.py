@@ -1,0 +1,268 @@
+"""``newsrelay``: the command line. Thin: it parses, calls the packages below, reports.
+
+Exit codes: 0 success, 1 some source failed, 2 a usage, config or database error (one line on
+stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from crawler.config import Config, ConfigError, SourceConfig, load_config
+from crawler.runs import SourceResult
+from scheduler import __version__
+from scheduler.logs import LEVELS, setup_logging
+from storage.db import Database, StorageError, open_database
+from storage.export import FORMATS, write_jsonl
+from storage.repository import RunCounters, iter_articles
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class State:
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def database(self, *, create: bool = True) -> Database:
+        return open_database(self.config.database.url, create=create)
+
+
+def user_errors(func: F) -> F:
+    """Turn config and database errors into one line and exit code 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, StorageError) as exc:
+            click.echo(f"newsrelay: error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="newsrelay")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Config file (default: $NEWSRELAY_CONFIG, else ./newsrelay.toml).",
+)
+@click.option(
+    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(LEVELS, case_sensitive=False),
+    default="info",
+    show_default=True,
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write logs to this file (rotated at 10 MB, 5 kept) instead of stderr.",
+)
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    config_path: str | None,
+    log_format: str,
+    log_level: str,
+    log_file: Path | None,
+) -> None:
+    """newsrelay: collect news articles from feeds into a database, ready to republish."""
+    setup_logging(log_level.lower(), log_format, log_file)
+    ctx.obj = State(config_path)
+
+
+# -- crawl ----------------------------------------------------------------------------------
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("--all", "all_sources", is_flag=True, help="Crawl every configured source.")
+@click.pass_obj
+@user_errors
+def crawl(state: State, names: tuple[str, ...], all_sources: bool) -> None:
+    """Crawl the named sources (or --all) now, in the foreground."""
+    if bool(names) == all_sources:
+        raise click.UsageError("name one or more sources, or give --all")
+    config = state.config
+    sources = list(config.sources) if all_sources else [config.source(n) for n in names]
+    if not sources:
+        raise click.UsageError("the config has no sources")
+    db = state.database()
+    from crawler.runner import run_crawls
+
+    try:
+        with _progress(sources) as on_progress:
+            results = run_crawls(config, db, sources, on_progress=on_progress)
+    finally:
+        db.dispose()
+    _print_summary(results)
+    sys.exit(0 if all(r.status == "ok" for r in results) else 1)
+
+
+@contextmanager
+def _progress(
+    sources: list[SourceConfig],
+) -> Iterator[Callable[[str, RunCounters], None] | None]:
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        tasks = {s.name: progress.add_task(f"{s.name}: waiting", total=None) for s in sources}
+
+        def update(name: str, c: RunCounters) -> None:
+            description = (
+                f"{name}: {c.pages_fetched} pages, {c.new} new, "
+                f"{c.duplicates_url + c.duplicates_content} duplicates, "
+                f"{c.feeds_failed + c.pages_failed} failed"
+            )
+            progress.update(tasks[name], description=description)
+
+        yield update
+
+
+def _print_summary(results: list[SourceResult]) -> None:
+    table = Table(title="crawl summary")
+    for column in ("source", "status", "new", "duplicates", "already stored", "failed", "seconds"):
+        table.add_column(column, justify="left" if column in ("source", "status") else "right")
+    table.add_column("why", overflow="fold")
+    for r in results:
+        table.add_row(
+            r.source,
+            r.status,
+            str(r.counters.new),
+            str(r.duplicates),
+            str(r.counters.known_skipped),
+            str(r.failed),
+            f"{r.duration_s:.1f}",
+            "; ".join(r.errors[:3])
+            + (f" (+{len(r.errors) - 3} more)" if len(r.errors) > 3 else ""),
+        )
+    Console(width=max(120, Console().width)).print(table)
+
+
+# -- export ---------------------------------------------------------------------------------
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl", show_default=True)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file (atomically) instead of stdout.",
+)
+@click.option("--source", default=None, help="Only this source's articles.")
+@click.pass_obj
+@user_errors
+def export(state: State, fmt: str, output: Path | None, source: str | None) -> None:
+    """Export stored articles (one JSON object per line)."""
+    if source is not None:
+        state.config.source(source)
+    db = state.database()
+    try:
+        with _output(output) as out:
+            count = write_jsonl(iter_articles(db, source=source), out)
+    finally:
+        db.dispose()
+    click.echo(f"exported {count} articles", err=True)
+
+
+@contextmanager
+def _output(path: Path | None) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        return
+    # Write beside the target, then rename: a failed export never leaves half a file.
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".export-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            yield out
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# -- sources, config, db --------------------------------------------------------------------
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_obj
+@user_errors
+def sources(state: State, as_json: bool) -> None:
+    """List the configured sources."""
+    config = state.config
+    if as_json:
+        click.echo(json.dumps([s.model_dump() for s in config.sources], indent=2))
+        return
+    table = Table(title=f"sources in {config.path}")
+    table.add_column("name")
+    table.add_column("schedule")
+    table.add_column("feeds", overflow="fold")
+    for s in config.sources:
+        schedule = f"every {s.interval}" if s.interval else (f"cron {s.cron}" if s.cron else "-")
+        table.add_row(s.name, schedule, "\n".join(s.feeds))
+    Console().print(table)
+
+
+@cli.command(name="config")
+@click.pass_obj
+@user_errors
+def show_config(state: State) -> None:
+    """Print the effective configuration (defaults filled in) as JSON."""
+    data = state.config.model_dump(mode="json")
+    click.echo(json.dumps({"path": str(state.config.path), **data}, indent=2))
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command()
+@click.pass_obj
+@user_errors
+def upgrade(state: State) -> None:
+    """Apply pending schema migrations."""
+    from storage.db import Database
+
+    database = Database(state.config.database.url)
+    try:
+        before = database.current_revision()
+        database.upgrade()
+        click.echo(f"schema: {before or 'empty'} -> {database.current_revision()}")
+    except Exception as exc:  # driver errors: report in one line
+        raise StorageError(f"upgrade failed: {exc}") from None
+    finally:
+        database.dispose()
+
+
+def main() -> None:
+    cli(prog_name="newsrelay")
+
+
+if __name__ == "__main__":
+    main()

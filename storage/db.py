@@ -1,0 +1,173 @@
+"""Engine, sessions, SQLite pragmas and the schema check.
+
+SQLite gets WAL, a busy timeout, ``synchronous=NORMAL`` and foreign keys, and every
+transaction starts with ``BEGIN IMMEDIATE``: a transaction that reads then writes would
+otherwise fail at once with "database is locked" when another connection wrote in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class StorageError(Exception):
+    """The database cannot be used; the message is one line meant for the user."""
+
+
+class SchemaOutOfDate(StorageError):
+    pass
+
+
+class Database:
+    """An engine plus a session factory for one database URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _create_engine(url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose work is committed on success and rolled back on error.
+
+        Driver errors (disk full, locked, connection lost) come out as StorageError.
+        """
+        try:
+            with self.sessions.begin() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error: {_first_line(exc)}") from exc
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for queries only; driver errors come out as StorageError."""
+        try:
+            with self.sessions() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database error: {_first_line(exc)}") from exc
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- schema ---------------------------------------------------------------------------
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+
+    def upgrade(self) -> None:
+        """Apply every pending Alembic migration."""
+        config = self._alembic_config()
+        with self.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def _alembic_config(self) -> AlembicConfig:
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        return config
+
+    def _is_empty(self) -> bool:
+        with self.engine.connect() as conn:
+            return not inspect(conn).get_table_names()
+
+
+def open_database(url: str, *, create: bool = True) -> Database:
+    """Connect and check the schema; turn every driver failure into one-line StorageError.
+
+    A database with no tables at all is brand new and gets the schema (``create``); one at an
+    older revision is refused with the command that upgrades it, since migrating a production
+    database is the operator's decision.
+    """
+    _prepare_sqlite_dir(url)
+    try:
+        db = Database(url)
+        if db._is_empty() and create:
+            db.upgrade()
+        current, head = db.current_revision(), db.head_revision()
+    except ArgumentError as exc:
+        raise StorageError(f"database url {_safe(url)!r} is not valid: {exc}") from None
+    except ModuleNotFoundError as exc:
+        raise StorageError(f"database driver not installed for {_safe(url)}: {exc}") from None
+    except OperationalError as exc:
+        raise StorageError(f"cannot open database {_safe(url)}: {_first_line(exc)}") from None
+    except SQLAlchemyError as exc:
+        raise StorageError(f"database {_safe(url)}: {_first_line(exc)}") from None
+    if current != head:
+        db.dispose()
+        raise SchemaOutOfDate(
+            f"database schema is at revision {current or 'none'}, this newsrelay needs {head}: "
+            "run `newsrelay db upgrade`"
+        )
+    return db
+
+
+def _create_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself (see _sqlite_on_begin).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _prepare_sqlite_dir(url: str) -> None:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and ":memory:" not in url:
+        path = Path(url[len(prefix) :].split("?", 1)[0])
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create directory for {path}: {exc}") from None
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _first_line(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return (str(original).strip().splitlines() or [type(original).__name__])[0]

@@ -1,0 +1,192 @@
+"""A real HTTP/1.1 server on loopback that tests and benchmarks point newsrelay at.
+
+Routes are registered up front (``site.add(path, body)``); every request is recorded so a
+test can assert what was fetched and with which headers. Responses carry an ETag and a
+Last-Modified header and answer conditional requests with 304, like a well-behaved outlet.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import gzip
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+# A fixed instant so Last-Modified is stable across runs of a test.
+_LAST_MODIFIED = email.utils.formatdate(1_767_225_600, usegmt=True)  # 2026-01-01
+
+
+@dataclass
+class Route:
+    body: bytes
+    status: int = 200
+    content_type: str = "text/html; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+    conditional: bool = True
+    gzip: bool = False
+
+    @property
+    def etag(self) -> str:
+        return '"' + hashlib.sha1(self.body).hexdigest()[:16] + '"'
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    status: int
+
+
+class LocalSite:
+    """Serve registered routes on ``host`` (loopback only) from a background thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        if not host.startswith("127.") and host not in ("localhost", "::1"):
+            raise ValueError(f"LocalSite serves loopback only, not {host}")
+        self._routes: dict[str, Route] = {}
+        self._lock = threading.Lock()
+        self.requests: list[RecordedRequest] = []
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # -- routes ---------------------------------------------------------------------------
+    def add(
+        self,
+        path: str,
+        body: bytes | str,
+        *,
+        status: int = 200,
+        content_type: str = "text/html; charset=utf-8",
+        headers: dict[str, str] | None = None,
+        conditional: bool = True,
+        gzip: bool = False,
+    ) -> str:
+        """Register ``path`` (with or without a query) and return its absolute URL."""
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        with self._lock:
+            self._routes[path] = Route(
+                data, status, content_type, dict(headers or {}), conditional, gzip
+            )
+        return self.url(path)
+
+    def remove(self, path: str) -> None:
+        with self._lock:
+            self._routes.pop(path, None)
+
+    def url(self, path: str = "/") -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}{path}"
+
+    @property
+    def base(self) -> str:
+        return self.url("")
+
+    def hits(self, path: str) -> list[RecordedRequest]:
+        """Requests whose path (query ignored) equals ``path``."""
+        with self._lock:
+            return [r for r in self.requests if urlsplit(r.path).path == path]
+
+    def _route(self, raw_path: str) -> Route | None:
+        with self._lock:
+            route = self._routes.get(raw_path)
+            if route is None:
+                route = self._routes.get(urlsplit(raw_path).path)
+            return route
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+    # -- life -----------------------------------------------------------------------------
+    def start(self) -> LocalSite:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> LocalSite:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_HEAD(self) -> None:
+            self._serve(send_body=False)
+
+        def do_GET(self) -> None:
+            self._serve(send_body=True)
+
+        def _serve(self, send_body: bool) -> None:
+            route = site._route(self.path)
+            if route is None:
+                route = Route(b"not found", status=404, content_type="text/plain")
+            status, body, headers = route.status, route.body, dict(route.headers)
+            if route.conditional and status == 200:
+                headers.setdefault("ETag", route.etag)
+                headers.setdefault("Last-Modified", _LAST_MODIFIED)
+                if self._not_modified(route, headers):
+                    status, body = 304, b""
+            if route.gzip and body:
+                body = gzip.compress(body, mtime=0)
+                headers["Content-Encoding"] = "gzip"
+            site._record(
+                RecordedRequest(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, status
+                )
+            )
+            self.send_response(status)
+            if status != 304:
+                self.send_header("Content-Type", route.content_type)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if send_body and body:
+                self.wfile.write(body)
+
+        def _not_modified(self, route: Route, headers: dict[str, str]) -> bool:
+            if_none_match = self.headers.get("If-None-Match")
+            if if_none_match is not None:
+                return headers["ETag"] in [t.strip() for t in if_none_match.split(",")]
+            since = self.headers.get("If-Modified-Since")
+            if since is None:
+                return False
+            try:
+                since_ts = email.utils.parsedate_to_datetime(since).timestamp()
+                modified_ts = email.utils.parsedate_to_datetime(
+                    headers["Last-Modified"]
+                ).timestamp()
+            except (TypeError, ValueError):
+                return False
+            return modified_ts <= since_ts
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass  # keep test output clean; requests are recorded instead
+
+    return Handler
+
+
+def wait_until(predicate: object, timeout: float = 10.0, interval: float = 0.05) -> bool:
+    """Poll ``predicate()`` until it is truthy or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(predicate) and predicate():
+            return True
+        time.sleep(interval)
+    return False
