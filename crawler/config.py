@@ -25,6 +25,7 @@ from pydantic import (
 
 DEFAULT_CONFIG_PATH = Path("newsrelay.toml")
 CONFIG_ENV = "NEWSRELAY_CONFIG"
+DATABASE_URL_ENV = "NEWSRELAY_DATABASE_URL"  # overrides [database] url (containers, secrets)
 
 _INTERVAL = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -35,7 +36,8 @@ class ConfigError(Exception):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: "no" is not a boolean and "30" is not a number; TOML has real types.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class DatabaseConfig(_Strict):
@@ -152,6 +154,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"{config_path}: cannot read config: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{config_path}: TOML syntax error: {exc}") from None
+    if os.environ.get(DATABASE_URL_ENV):
+        raw = {**raw, "database": {**raw.get("database", {}), "url": os.environ[DATABASE_URL_ENV]}}
     return config_from_dict(raw, config_path)
 
 

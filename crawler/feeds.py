@@ -1,8 +1,8 @@
 """Feed bytes -> entries, with feedparser. Scrapy downloads; feedparser never fetches.
 
 feedparser's ``bozo`` flag is only a warning: its loose parser still yields the entries of
-most malformed feeds. A feed is broken when it yields no entries and is not a recognisable
-(empty) feed.
+most malformed feeds (and of feeds served as text/html). A feed is broken when it yields no
+entries and feedparser did not recognise an RSS or Atom document in it.
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
     parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
     entries = [entry for raw in parsed.entries if (entry := _entry(raw, url)) is not None]
     title = parsed.feed.get("title") if isinstance(parsed.feed, dict) else None
-    if entries or (parsed.get("version") and not parsed.bozo) or parsed.entries:
+    if entries or parsed.entries or parsed.get("version"):
+        # A recognised RSS/Atom document with no items is an empty feed, not a broken one.
         return ParsedFeed(entries, title)
     reason = parsed.get("bozo_exception") or "no RSS or Atom document found"
     return ParsedFeed([], title, error=f"not a feed: {_describe(reason)}")
