@@ -9,12 +9,12 @@ comes out right.
 from __future__ import annotations
 
 import logging
+import re
 from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urljoin
 
-import nh3
 from lxml import etree
 from lxml.html import HtmlElement
 from trafilatura import bare_extraction
@@ -22,22 +22,18 @@ from trafilatura.htmlprocessing import convert_to_html
 from trafilatura.utils import load_html
 from trafilatura.xml import xmltotxt
 
+from storage.sanitize import clean_html
+
 logger = logging.getLogger(__name__)
 
-# What a republishing site may show: structure, emphasis, links and images. No scripts,
-# styles, forms, iframes or event handlers; links only to http(s) and mailto.
-ALLOWED_TAGS = frozenset(
-    {
-        "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6",
-        "ul", "ol", "li", "blockquote", "pre", "code",
-        "b", "strong", "i", "em", "u", "sub", "sup", "del",
-        "a", "img", "figure", "figcaption",
-        "table", "thead", "tbody", "tr", "th", "td",
-    }
-)  # fmt: skip
-ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}}
-URL_SCHEMES = frozenset({"http", "https", "mailto"})
 _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+# xmltotxt drops every character str.isprintable() rejects, among them ZERO WIDTH NON-JOINER
+# (U+200C, the Persian half-space inside words such as "mi<ZWNJ>konad": without it the word is
+# misspelt) and ZERO WIDTH JOINER. They cross it as variation selectors 255 and 256, which are
+# printable and unused in running text.
+_KEEP_INVISIBLE = str.maketrans({"\u200c": "\U000e01ee", "\u200d": "\U000e01ef"})
+_RESTORE_INVISIBLE = str.maketrans({"\U000e01ee": "\u200c", "\U000e01ef": "\u200d"})
+_SPACES = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -49,17 +45,6 @@ class Extracted:
     author: str | None
     language: str | None
     canonical_url: str | None
-
-
-def sanitize_html(html: str) -> str:
-    """Allowlist sanitizing: safe to embed in a republishing page."""
-    return nh3.clean(
-        html,
-        tags=set(ALLOWED_TAGS),
-        attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
-        url_schemes=set(URL_SCHEMES),
-        link_rel="noopener noreferrer",
-    ).strip()
 
 
 def extract_article(html: str, url: str) -> Extracted:
@@ -94,7 +79,7 @@ def extract_article(html: str, url: str) -> Extracted:
     return Extracted(
         title=(document.title or "").strip() or None,
         text=text,
-        html=sanitize_html(body_html),
+        html=clean_html(body_html),
         published_at=_parse_date(document.date),
         author=(document.author or "").strip() or None,
         language=language,
@@ -103,11 +88,30 @@ def extract_article(html: str, url: str) -> Extracted:
 
 
 def _plain_text(body: etree._Element) -> str:
-    """Paragraphs separated by newlines; no link or image markup."""
+    """One line per paragraph; no link or image markup."""
     body = deepcopy(body)
     etree.strip_tags(body, "ref", "hi")
     etree.strip_elements(body, "graphic", with_tail=False)
-    return xmltotxt(body, include_formatting=False).strip()
+    for element in body.iter():
+        if element.text:
+            element.text = element.text.translate(_KEEP_INVISIBLE)
+        if element.tail:
+            element.tail = element.tail.translate(_KEEP_INVISIBLE)
+    _collapse_spaces(body)
+    text = xmltotxt(body, include_formatting=False).translate(_RESTORE_INVISIBLE)
+    return "\n".join(line.rstrip() for line in text.splitlines()).strip()
+
+
+def _collapse_spaces(element: etree._Element) -> None:
+    """Line breaks and indentation of the page's source are not text, except in code."""
+    if element.tag == "code":
+        return
+    if element.text:
+        element.text = _SPACES.sub(" ", element.text)
+    for child in element:
+        _collapse_spaces(child)
+        if child.tail:
+            child.tail = _SPACES.sub(" ", child.tail)
 
 
 def _language(tree: HtmlElement) -> str | None:
