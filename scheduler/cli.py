@@ -10,24 +10,32 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from crawler.config import Config, ConfigError, SourceConfig, load_config
+from crawler.config import Config, ConfigError, SourceConfig, load_config, parse_interval
 from crawler.runs import SourceResult
 from scheduler import __version__
 from scheduler.logs import LEVELS, setup_logging
 from storage.db import Database, StorageError, open_database
-from storage.export import FORMATS, write_jsonl
-from storage.repository import RunCounters, iter_articles
+from storage.export import FORMATS, RENDERERS, file_name, write_stream
+from storage.repository import (
+    RunCounters,
+    Selection,
+    StoredArticle,
+    iter_articles,
+    publishing,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -138,7 +146,7 @@ def _progress(
         def update(name: str, c: RunCounters) -> None:
             description = (
                 f"{name}: {c.pages_fetched} pages, {c.new} new, "
-                f"{c.duplicates_url + c.duplicates_content} duplicates, "
+                f"{c.duplicates} duplicates, "
                 f"{c.feeds_failed + c.pages_failed} failed"
             )
             progress.update(tasks[name], description=description)
@@ -160,8 +168,11 @@ def _print_summary(results: list[SourceResult]) -> None:
             str(r.counters.known_skipped),
             str(r.failed),
             f"{r.duration_s:.1f}",
-            "; ".join(r.errors[:3])
-            + (f" (+{len(r.errors) - 3} more)" if len(r.errors) > 3 else ""),
+            # Reasons are plain text from the web: "[fetch]" in one is not console markup.
+            escape(
+                "; ".join(r.errors[:3])
+                + (f" (+{len(r.errors) - 3} more)" if len(r.errors) > 3 else "")
+            ),
         )
     Console(width=max(120, Console().width)).print(table)
 
@@ -175,20 +186,99 @@ def _print_summary(results: list[SourceResult]) -> None:
     default=None,
     help="Write to this file (atomically) instead of stdout.",
 )
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write one file per article into this directory (stable names).",
+)
 @click.option("--source", default=None, help="Only this source's articles.")
+@click.option(
+    "--since",
+    default=None,
+    metavar="WHEN",
+    help="Only articles fetched since WHEN: an ISO date/time or an age like 6h, 2d.",
+)
+@click.option("--unpublished", is_flag=True, help="Only articles not yet marked published.")
+@click.option(
+    "--mark-published",
+    is_flag=True,
+    help="Mark what is exported as published, in the same transaction as the read.",
+)
 @click.pass_obj
 @user_errors
-def export(state: State, fmt: str, output: Path | None, source: str | None) -> None:
-    """Export stored articles (one JSON object per line)."""
+def export(
+    state: State,
+    fmt: str,
+    output: Path | None,
+    output_dir: Path | None,
+    source: str | None,
+    since: str | None,
+    unpublished: bool,
+    mark_published: bool,
+) -> None:
+    """Export stored articles for republishing."""
+    if output is not None and output_dir is not None:
+        raise click.UsageError("give --output or --output-dir, not both")
+    if output_dir is not None and fmt == "atom":
+        raise click.UsageError("an atom export is one feed: use --output")
+    config = state.config
     if source is not None:
-        state.config.source(source)
+        config.source(source)
+    selection = Selection(source, _since(since), unpublished or mark_published)
     db = state.database()
     try:
-        with _output(output) as out:
-            count = write_jsonl(iter_articles(db, source=source), out)
+        if mark_published:
+            with publishing(db, selection) as articles:
+                count = _write_export(fmt, articles, output, output_dir, config)
+        else:
+            count = _write_export(fmt, iter_articles(db, selection), output, output_dir, config)
     finally:
         db.dispose()
     click.echo(f"exported {count} articles", err=True)
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.now(UTC) - parse_interval(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither an ISO date/time nor an age like 6h", param_hint="--since"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _write_export(
+    fmt: str,
+    articles: Iterable[StoredArticle],
+    output: Path | None,
+    output_dir: Path | None,
+    config: Config,
+) -> int:
+    header = config.export.header
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        count = 0
+        for article in articles:
+            with _output(output_dir / file_name(article, fmt)) as out:
+                out.write(RENDERERS[fmt](article, header))
+            count += 1
+        return count
+    with _output(output) as out:
+        return write_stream(
+            fmt,
+            articles,
+            out,
+            header=header,
+            feed_title=config.export.feed_title,
+            feed_id=config.export.feed_id,
+        )
 
 
 @contextmanager

@@ -1,16 +1,40 @@
-"""Republishing formats. Today: JSON lines, one object per article."""
+"""Republishing formats: jsonl, txt, html, md, atom.
+
+Every format is rendered from a :class:`StoredArticle`. HTML is sanitized again on the way
+out (an allowlist: no script, no event handler, no ``javascript:`` URL), whatever the
+database holds; Markdown and text carry no markup from the page at all.
+"""
 
 from __future__ import annotations
 
+import html as html_lib
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any, TextIO
+from xml.sax.saxutils import escape as xml_escape
 
 from storage.repository import StoredArticle
+from storage.sanitize import clean_html, safe_url
 
-FORMATS = ("jsonl",)
+FORMATS = ("jsonl", "txt", "html", "md", "atom")
+EXTENSIONS = {"jsonl": "jsonl", "txt": "txt", "html": "html", "md": "md", "atom": "xml"}
+TXT_SEPARATOR = "\n\n" + "=" * 40 + "\n\n"
+
+_SLUG = re.compile(r"[^\w]+", re.UNICODE)
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>])")
 
 
+def paragraphs(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _date(value: datetime | None) -> str:
+    return value.astimezone(UTC).isoformat() if value else ""
+
+
+# -- per-article renderers ------------------------------------------------------------------
 def article_dict(article: StoredArticle) -> dict[str, Any]:
     """Every exported field of one article, JSON-ready (datetimes in ISO 8601)."""
     return {
@@ -27,17 +51,131 @@ def article_dict(article: StoredArticle) -> dict[str, Any]:
         "published": article.published_at.isoformat() if article.published_at else None,
         "fetched": article.fetched_at.isoformat(),
         "text": article.text,
-        "html": article.html,
+        "html": clean_html(article.html),
         "content_hash": article.content_hash,
         "duplicates": article.duplicates,
     }
 
 
-def write_jsonl(articles: Iterable[StoredArticle], out: TextIO) -> int:
-    """Write one JSON object per line; return how many were written."""
+def render_jsonl(article: StoredArticle, _header: Sequence[str] = ()) -> str:
+    return json.dumps(article_dict(article), ensure_ascii=False) + "\n"
+
+
+def render_txt(article: StoredArticle, header: Sequence[str] = ()) -> str:
+    """The republishing shape: header lines, the source URL, the title, the date, the body."""
+    lines = [*header, article.url, article.title, _date(article.published_at), ""]
+    body = "\n\n".join(paragraphs(article.text))
+    return "\n".join(lines) + "\n" + body + "\n"
+
+
+def render_md(article: StoredArticle, header: Sequence[str] = ()) -> str:
+    head = [_md_escape(line) for line in header]
+    lines = [
+        *head,
+        *([""] if head else []),
+        f"# {_md_escape(article.title)}",
+        "",
+        f"Source: <{safe_url(article.url)}>",
+        "",
+        f"Published: {_date(article.published_at)}",
+        "",
+    ]
+    body = "\n\n".join(_md_escape(p) for p in paragraphs(article.text))
+    return "\n".join(lines) + body + "\n"
+
+
+def render_html(article: StoredArticle, header: Sequence[str] = ()) -> str:
+    e = html_lib.escape
+    head = "".join(f'<p class="header">{e(line)}</p>\n' for line in header)
+    lang = f' lang="{e(article.language)}"' if article.language else ""
+    url = e(safe_url(article.url))
+    return (
+        f'<!doctype html>\n<html{lang}>\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{e(article.title)}</title>\n"
+        f'<link rel="canonical" href="{url}">\n</head>\n<body>\n<article>\n{head}'
+        f"<h1>{e(article.title)}</h1>\n"
+        f'<p class="source"><a href="{url}" rel="noopener noreferrer">{url}</a></p>\n'
+        f'<p class="date"><time datetime="{e(_date(article.published_at))}">'
+        f"{e(_date(article.published_at))}</time></p>\n"
+        f"{clean_html(article.html)}\n</article>\n</body>\n</html>\n"
+    )
+
+
+RENDERERS = {"jsonl": render_jsonl, "txt": render_txt, "md": render_md, "html": render_html}
+
+
+def _md_escape(text: str) -> str:
+    # Escaping Markdown's specials also defuses raw HTML (<script>) and links ([x](javascript:)).
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+# -- streams and files ----------------------------------------------------------------------
+def write_stream(
+    fmt: str,
+    articles: Iterable[StoredArticle],
+    out: TextIO,
+    *,
+    header: Sequence[str] = (),
+    feed_title: str = "newsrelay",
+    feed_id: str = "urn:newsrelay:export",
+) -> int:
+    """Write ``articles`` to one stream in ``fmt``; return how many were written."""
+    if fmt == "atom":
+        return write_atom(articles, out, title=feed_title, feed_id=feed_id)
+    render = RENDERERS[fmt]
     count = 0
     for article in articles:
-        out.write(json.dumps(article_dict(article), ensure_ascii=False))
-        out.write("\n")
+        if count and fmt in ("txt", "md"):
+            out.write(TXT_SEPARATOR)
+        elif count and fmt == "html":
+            out.write("\n")
+        out.write(render(article, header))
         count += 1
     return count
+
+
+def file_name(article: StoredArticle, fmt: str) -> str:
+    """A stable file name: the same article always gets the same name."""
+    slug = _SLUG.sub("-", article.title.casefold()).strip("-")[:60] or "article"
+    return f"{article.source}-{article.id:08d}-{slug}.{EXTENSIONS[fmt]}"
+
+
+def write_atom(articles: Iterable[StoredArticle], out: TextIO, *, title: str, feed_id: str) -> int:
+    """A valid Atom 1.0 feed (RFC 4287) of ``articles``."""
+    entries = []
+    newest: datetime | None = None
+    for article in articles:
+        updated = article.published_at or article.fetched_at
+        newest = max(newest, updated) if newest else updated
+        entries.append(_atom_entry(article, updated))
+    stamp = _date(newest or datetime.now(UTC))
+    out.write('<?xml version="1.0" encoding="utf-8"?>\n')
+    out.write('<feed xmlns="http://www.w3.org/2005/Atom">\n')
+    out.write(f"  <id>{xml_escape(feed_id)}</id>\n  <title>{xml_escape(title)}</title>\n")
+    out.write(f"  <updated>{stamp}</updated>\n")
+    out.write("  <generator>newsrelay</generator>\n")
+    for entry in entries:
+        out.write(entry)
+    out.write("</feed>\n")
+    return len(entries)
+
+
+def _atom_entry(article: StoredArticle, updated: datetime) -> str:
+    x = xml_escape
+    url = safe_url(article.url)
+    author = x(article.author or article.source)
+    published = (
+        f"    <published>{_date(article.published_at)}</published>\n"
+        if article.published_at
+        else ""
+    )
+    return (
+        "  <entry>\n"
+        f"    <id>urn:newsrelay:article:{x(article.content_hash)}</id>\n"
+        f"    <title>{x(article.title)}</title>\n"
+        f'    <link rel="alternate" href="{x(url, {chr(34): "&quot;"})}"/>\n'
+        f"    <updated>{_date(updated)}</updated>\n{published}"
+        f"    <author><name>{author}</name></author>\n"
+        f'    <content type="html">{x(clean_html(article.html))}</content>\n'
+        "  </entry>\n"
+    )

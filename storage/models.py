@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -101,6 +103,8 @@ class Article(Base):
     html: Mapped[str] = mapped_column(Text)
     # sha256 of the normalized text; unique, so the same text is stored once.
     content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # When `newsrelay export --mark-published` handed it to the site; NULL = unpublished.
+    marked_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 class ArticleUrl(Base):
@@ -111,10 +115,41 @@ class ArticleUrl(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
     url: Mapped[str] = mapped_column(Text, unique=True)
-    # canonical | page_canonical | duplicate_url | duplicate_content
+    # canonical | page_canonical | duplicate_<kind> (url, guid, url_id, content, near)
     kind: Mapped[str] = mapped_column(String(32))
     source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"))
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # For duplicate_near: the Jaccard similarity to the stored article's text.
+    similarity: Mapped[float | None] = mapped_column(Float)
+
+
+class ArticleKey(Base):
+    """Identities of an article other than its addresses: feed GUID, id in the URL.
+
+    ``key`` is prefixed with the source id: both identities hold within one source only.
+    """
+
+    __tablename__ = "article_keys"
+    __table_args__ = (UniqueConstraint("kind", "key", name="uq_article_keys_kind_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # guid | url_id
+    key: Mapped[str] = mapped_column(Text)
+
+
+Index("ix_article_keys_article_id", ArticleKey.article_id)
+
+
+class NearKey(Base):
+    """LSH band keys of an article's MinHash: the near-duplicate index (no full scans)."""
+
+    __tablename__ = "article_near_keys"
+
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
 
 
 Index("ix_article_urls_article_id", ArticleUrl.article_id)
@@ -139,6 +174,9 @@ class CrawlRun(Base):
     duplicates_url: Mapped[int] = mapped_column(Integer, default=0)
     duplicates_content: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    duplicates_guid: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates_url_id: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates_near: Mapped[int] = mapped_column(Integer, default=0)
 
 
 Index("ix_crawl_runs_source_id_started_at", CrawlRun.source_id, CrawlRun.started_at)
