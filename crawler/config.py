@@ -70,6 +70,28 @@ class SourceConfig(_Strict):
     feeds: list[str] = Field(default_factory=list)
     interval: str | None = None
     cron: str | None = None
+    # A regex whose first group is the article's id in its URL: two URLs with the same id are
+    # one article (PressTV: the slug after the id changes).
+    url_id_pattern: str | None = None
+
+    @field_validator("url_id_pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                compiled = re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"{value!r} is not a regular expression: {exc}") from None
+            if compiled.groups < 1:
+                raise ValueError(f"{value!r} needs a capturing group for the article id")
+        return value
+
+    def url_id(self, url: str) -> str | None:
+        """The article id in ``url`` per ``url_id_pattern``, if any."""
+        if self.url_id_pattern is None:
+            return None
+        match = re.search(self.url_id_pattern, url)
+        return match.group(1) if match and match.group(1) else None
 
     @field_validator("feeds")
     @classmethod
@@ -111,9 +133,24 @@ class SourceConfig(_Strict):
         return parse_interval(self.interval) if self.interval else None
 
 
+class DedupConfig(_Strict):
+    near_duplicates: bool = True
+    # Jaccard similarity of word 3-gram sets at or above which two texts are one story.
+    near_threshold: Annotated[float, Field(gt=0, le=1)] = 0.7
+
+
+class ExportConfig(_Strict):
+    # Lines printed above every article in txt/md/html exports (the republishing header).
+    header: list[str] = Field(default_factory=list)
+    feed_title: str = "newsrelay"
+    feed_id: str = "urn:newsrelay:export"
+
+
 class Config(_Strict):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
     path: Path | None = Field(default=None, exclude=True)
 

@@ -1,10 +1,21 @@
-"""Dedup keys computed from an article's text."""
+"""Dedup keys computed from an article's text: an exact content hash and near-duplicate keys.
+
+Near-duplicates (a story republished with a source line or a date added, a paragraph trimmed)
+are found with MinHash over word 3-grams and locality-sensitive hashing: 16 band keys per
+article go into an indexed table, so a lookup costs the same at 1,000 and at 1,000,000 stored
+articles. Candidates that share a band are then compared exactly (Jaccard similarity of the
+two shingle sets), so the estimate never decides alone.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import unicodedata
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
 
 # Arabic-script letters that Persian, Arabic and Urdu sites spell interchangeably.
 _LETTER_VARIANTS = str.maketrans(
@@ -22,16 +33,102 @@ _LETTER_VARIANTS = str.maketrans(
 )
 # Arabic diacritics (harakat) carry no identity for dedup.
 _DIACRITICS = re.compile("[\u064b-\u065f\u0670]")
-_SPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\w+")
+
+SHINGLE_WORDS = 3
+LSH_BANDS = 16
+LSH_ROWS = 4
+_PERMUTATIONS = LSH_BANDS * LSH_ROWS
+_rng = np.random.default_rng(20261126)  # fixed: keys must agree across processes and runs
+# Multiply-shift hashing: h(x) = ((a*x + b) mod 2^64) >> 32 with a odd; uint64 wraps for free.
+_A = _rng.integers(0, 1 << 63, size=_PERMUTATIONS, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+_B = _rng.integers(0, 1 << 63, size=_PERMUTATIONS, dtype=np.uint64)
+_SHIFT = np.uint64(32)
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant (golden ratio) to combine words
 
 
 def normalize_text(text: str) -> str:
     """NFKC, case-folded, Arabic-script variants unified, no diacritics, whitespace collapsed."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = _DIACRITICS.sub("", text.translate(_LETTER_VARIANTS))
-    return _SPACE.sub(" ", text).strip()
+    text = unicodedata.normalize("NFKC", text).casefold().translate(_LETTER_VARIANTS)
+    return " ".join(_DIACRITICS.sub("", text).split())
 
 
 def content_hash(text: str) -> str:
     """sha256 (hex) of the normalized text: equal for copies differing only in spelling noise."""
-    return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
+    return _hash(normalize_text(text))
+
+
+def _hash(normalized: str) -> str:
+    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+
+
+def shingles(text: str) -> np.ndarray:
+    """Sorted unique 64-bit hashes of the overlapping word 3-grams of the normalized text."""
+    return _shingles(normalize_text(text))
+
+
+def _shingles(normalized: str) -> np.ndarray:
+    # Hash each word once, then combine neighbours arithmetically: no per-shingle strings.
+    words = np.fromiter(
+        (zlib.crc32(w.encode()) for w in _WORD.findall(normalized)), dtype=np.uint64
+    )
+    if len(words) < SHINGLE_WORDS:
+        return np.unique(words)
+    n = len(words) - SHINGLE_WORDS + 1
+    combined = words[:n].copy()
+    for offset in range(1, SHINGLE_WORDS):
+        combined = combined * _MIX + words[offset : offset + n]
+    return np.unique(combined)
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Jaccard similarity of two sorted unique shingle arrays."""
+    if not a.size or not b.size:
+        return 0.0
+    common = np.intersect1d(a, b, assume_unique=True).size
+    return common / (a.size + b.size - common)
+
+
+@dataclass(frozen=True)
+class NearKeys:
+    """An article's near-duplicate index keys and the shingles to verify a candidate with."""
+
+    bands: tuple[int, ...]
+    shingles: np.ndarray  # sorted unique uint64
+
+    def similarity(self, other_text: str) -> float:
+        """Jaccard similarity of this article's shingles and ``other_text``'s."""
+        return jaccard(self.shingles, shingles(other_text))
+
+
+@dataclass(frozen=True)
+class TextKeys:
+    content_hash: str
+    near: NearKeys | None
+
+
+def text_keys(text: str) -> TextKeys:
+    """Every dedup key of ``text``, normalizing it once."""
+    normalized = normalize_text(text)
+    return TextKeys(_hash(normalized), _near_keys(_shingles(normalized)))
+
+
+def _near_keys(hashes: np.ndarray) -> NearKeys | None:
+    if not hashes.size:
+        return None
+    permuted = (_A[:, None] * hashes[None, :] + _B[:, None]) >> _SHIFT
+    minima = permuted.min(axis=1).astype("<u4")
+    bands = tuple(
+        # A signed 63-bit key per band (fits BIGINT); the band number is part of the key.
+        int.from_bytes(
+            hashlib.blake2b(
+                minima[band * LSH_ROWS : (band + 1) * LSH_ROWS].tobytes(),
+                digest_size=8,
+                salt=band.to_bytes(2, "little"),
+            ).digest(),
+            "little",
+        )
+        >> 1
+        for band in range(LSH_BANDS)
+    )
+    return NearKeys(bands, hashes)

@@ -29,7 +29,7 @@ class SourceResult:
 
     @property
     def duplicates(self) -> int:
-        return self.counters.duplicates_url + self.counters.duplicates_content
+        return self.counters.duplicates
 
     @property
     def failed(self) -> int:
@@ -70,12 +70,7 @@ class CrawlContext:
         self.error(message)
 
     def count_saved(self, outcome: SaveOutcome) -> None:
-        if outcome == "new":
-            self.counters.new += 1
-        elif outcome == "duplicate_url":
-            self.counters.duplicates_url += 1
-        else:
-            self.counters.duplicates_content += 1
+        self.counters.count(outcome)
         self.progress()
 
     def progress(self) -> None:

@@ -7,20 +7,26 @@ otherwise fail at once with "database is locked" when another connection wrote i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# PostgreSQL: serialization_failure, deadlock_detected.
+_RETRYABLE = {"40001", "40P01"}
+T = TypeVar("T")
+logger = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -55,6 +61,25 @@ class Database:
                 yield session
         except SQLAlchemyError as exc:
             raise StorageError(f"database error: {_first_line(exc)}") from exc
+
+    def retrying(self, work: Callable[[Session], T], attempts: int = 4) -> T:
+        """Run ``work`` in a transaction; retry it when PostgreSQL reports a deadlock or a
+        serialization failure (another writer touched the same rows: trying again is right).
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.sessions.begin() as session:
+                    return work(session)
+            except DBAPIError as exc:
+                code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+                if code in _RETRYABLE and attempt < attempts:
+                    logger.info("transaction retried after %s (attempt %d)", code, attempt)
+                    time.sleep(0.05 * attempt)
+                    continue
+                raise StorageError(f"database error: {_first_line(exc)}") from exc
+            except SQLAlchemyError as exc:
+                raise StorageError(f"database error: {_first_line(exc)}") from exc
+        raise AssertionError("unreachable")
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

@@ -8,19 +8,46 @@ word: two crawls writing the same story at once store it once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.db import Database
-from storage.models import Article, ArticleUrl, CrawlRun, Feed, Source, utcnow
+from storage.models import (
+    Article,
+    ArticleKey,
+    ArticleUrl,
+    CrawlRun,
+    Feed,
+    NearKey,
+    Source,
+    utcnow,
+)
 
-SaveOutcome = Literal["new", "duplicate_url", "duplicate_content"]
+SaveOutcome = Literal[
+    "new",
+    "duplicate_url",
+    "duplicate_guid",
+    "duplicate_url_id",
+    "duplicate_content",
+    "duplicate_near",
+]
 _CHUNK = 500
+_NEAR_CANDIDATES = 10
+
+
+class NearProbe(Protocol):
+    """An article's near-duplicate keys (see crawler.fingerprints.NearKeys)."""
+
+    @property
+    def bands(self) -> tuple[int, ...]: ...
+
+    def similarity(self, other_text: str) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -56,6 +83,8 @@ class ArticleRecord:
     author: str | None = None
     language: str | None = None
     published_at: datetime | None = None
+    url_id: str | None = None  # the id captured by the source's url_id_pattern
+    near: NearProbe | None = None
 
     def addresses(self) -> list[str]:
         """The canonical addresses of this copy, its own URL first."""
@@ -64,11 +93,21 @@ class ArticleRecord:
             urls.append(self.page_canonical_url)
         return urls
 
+    def identity_keys(self) -> list[tuple[str, str]]:
+        """(kind, key) identities that hold within the source: feed GUID, URL id."""
+        keys = []
+        if self.guid:
+            keys.append(("guid", f"{self.source_id}:{self.guid}"))
+        if self.url_id:
+            keys.append(("url_id", f"{self.source_id}:{self.url_id}"))
+        return keys
+
 
 @dataclass(frozen=True)
 class SaveResult:
     outcome: SaveOutcome
     article_id: int
+    similarity: float | None = None
 
 
 @dataclass
@@ -81,7 +120,27 @@ class RunCounters:
     pages_failed: int = 0
     new: int = 0
     duplicates_url: int = 0
+    duplicates_guid: int = 0
+    duplicates_url_id: int = 0
     duplicates_content: int = 0
+    duplicates_near: int = 0
+
+    @property
+    def duplicates(self) -> int:
+        return (
+            self.duplicates_url
+            + self.duplicates_guid
+            + self.duplicates_url_id
+            + self.duplicates_content
+            + self.duplicates_near
+        )
+
+    def count(self, outcome: SaveOutcome) -> None:
+        if outcome == "new":
+            self.new += 1
+        else:
+            field_name = "duplicates_" + outcome.removeprefix("duplicate_")
+            setattr(self, field_name, getattr(self, field_name) + 1)
 
 
 @dataclass(frozen=True)
@@ -103,7 +162,8 @@ class StoredArticle:
     text: str
     html: str
     content_hash: str
-    duplicates: list[dict[str, str]] = field(default_factory=list)
+    # Later copies: {"url", "kind", "similarity"} (similarity only for near-duplicates).
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
 
 
 # -- sources and feeds ----------------------------------------------------------------------
@@ -161,34 +221,133 @@ def known_urls(db: Database, urls: Iterable[str]) -> set[str]:
     return found
 
 
-def save_article(db: Database, record: ArticleRecord) -> SaveResult:
-    """Store ``record`` as a new article, or record its addresses as aliases of the stored one.
+def known_keys(db: Database, kind: str, keys: Iterable[str]) -> set[str]:
+    """The subset of ``keys`` (``source_id:value``) of ``kind`` already stored."""
+    wanted = sorted(set(keys))
+    found: set[str] = set()
+    with db.reading() as session:
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            found.update(
+                session.scalars(
+                    select(ArticleKey.key).where(ArticleKey.kind == kind, ArticleKey.key.in_(chunk))
+                )
+            )
+    return found
 
-    Same canonical address -> ``duplicate_url``; same normalized text -> ``duplicate_content``.
-    Nothing is dropped silently: every address ends up in ``article_urls``.
+
+def save_article(
+    db: Database, record: ArticleRecord, *, near_threshold: float | None = None
+) -> SaveResult:
+    """Store ``record`` as a new article, or record its addresses as another copy of a stored one.
+
+    Checked in order: same address (canonical URL or the page's rel=canonical), same feed
+    GUID or URL id within the source, same normalized text, and (with ``near_threshold``)
+    a near-duplicate text. Nothing is dropped silently: every address ends up in
+    ``article_urls`` with the kind of match (and the similarity, for near-duplicates).
     """
-    with db.transaction() as session:
-        return _save(session, record)
+    return db.retrying(lambda session: _save(session, record, near_threshold))
 
 
-def save_articles(db: Database, records: Sequence[ArticleRecord]) -> list[SaveResult]:
-    """Save several articles in one transaction (one fsync instead of many)."""
-    with db.transaction() as session:
-        return [_save(session, record) for record in records]
+def save_articles(
+    db: Database, records: Sequence[ArticleRecord], *, near_threshold: float | None = None
+) -> list[SaveResult]:
+    """Save several articles in one transaction (one commit instead of many).
+
+    Saved in URL order, so concurrent writers take row locks in the same order; results
+    come back in the order given.
+    """
+    order = sorted(range(len(records)), key=lambda i: records[i].url)
+
+    def work(session: Session) -> list[SaveResult]:
+        results: dict[int, SaveResult] = {}
+        for i in order:
+            results[i] = _save(session, records[i], near_threshold)
+        return [results[i] for i in range(len(records))]
+
+    return db.retrying(work)
 
 
-def _save(session: Session, record: ArticleRecord) -> SaveResult:
-    addresses = record.addresses()
-    existing = _article_by_address(session, addresses)
+def _save(session: Session, record: ArticleRecord, near_threshold: float | None) -> SaveResult:
+    match = _find_copy(session, record, near_threshold)
+    if match is not None:
+        _add_addresses(session, match, record)
+        return match
+    inserted = _insert_ignore(session, Article, [_article_row(record)], None, returning=Article.id)
+    if not inserted:
+        # Another writer stored the same URL or text since we looked: it wins.
+        winner = _find_copy(session, record, None)
+        if winner is None:  # pragma: no cover - a unique constraint fired, so a row exists
+            raise RuntimeError(f"insert of {record.url} conflicted but no row was found")
+        _add_addresses(session, winner, record)
+        return winner
+    article_id = inserted[0]
+    _insert_ignore(
+        session,
+        ArticleUrl,
+        [
+            {
+                "article_id": article_id,
+                "url": url,
+                "kind": "canonical" if url == record.url else "page_canonical",
+                "source_id": record.source_id,
+                "seen_at": record.fetched_at,
+            }
+            for url in record.addresses()
+        ],
+        ["url"],
+    )
+    keys = record.identity_keys()
+    if keys:
+        rows = [{"article_id": article_id, "kind": kind, "key": key} for kind, key in keys]
+        _insert_ignore(session, ArticleKey, rows, ["kind", "key"])
+    if record.near is not None:
+        rows = [{"key": key, "article_id": article_id} for key in set(record.near.bands)]
+        _insert_ignore(session, NearKey, rows, ["key", "article_id"])
+    return SaveResult("new", article_id)
+
+
+def _find_copy(
+    session: Session, record: ArticleRecord, near_threshold: float | None
+) -> SaveResult | None:
+    existing = _article_by_address(session, record.addresses())
     if existing is not None:
-        _add_addresses(session, existing, addresses, "duplicate_url", record.source_id)
         return SaveResult("duplicate_url", existing)
+    for kind, key in record.identity_keys():
+        existing = session.scalars(
+            select(ArticleKey.article_id).where(ArticleKey.kind == kind, ArticleKey.key == key)
+        ).first()
+        if existing is not None:
+            return SaveResult("duplicate_guid" if kind == "guid" else "duplicate_url_id", existing)
     existing = _article_by_hash(session, record.content_hash)
     if existing is not None:
-        _add_addresses(session, existing, addresses, "duplicate_content", record.source_id)
         return SaveResult("duplicate_content", existing)
+    if near_threshold is not None and record.near is not None:
+        return _near_copy(session, record.near, near_threshold)
+    return None
 
-    row = {
+
+def _near_copy(session: Session, near: NearProbe, threshold: float) -> SaveResult | None:
+    """The most similar stored article sharing an LSH band, if similar enough."""
+    shared = func.count().label("shared")
+    candidates = session.execute(
+        select(NearKey.article_id, shared)
+        .where(NearKey.key.in_(sorted(set(near.bands))))
+        .group_by(NearKey.article_id)
+        .order_by(shared.desc(), NearKey.article_id)
+        .limit(_NEAR_CANDIDATES)
+    ).all()
+    best: SaveResult | None = None
+    for article_id, _ in candidates:
+        text = session.scalar(select(Article.text).where(Article.id == article_id))
+        similarity = near.similarity(text or "")
+        if similarity >= threshold and (best is None or similarity > (best.similarity or 0)):
+            best = SaveResult("duplicate_near", article_id, round(similarity, 4))
+    return best
+
+
+def _article_row(record: ArticleRecord) -> dict[str, Any]:
+    return {
         "source_id": record.source_id,
         "feed_id": record.feed_id,
         "run_id": record.run_id,
@@ -205,31 +364,6 @@ def _save(session: Session, record: ArticleRecord) -> SaveResult:
         "html": record.html,
         "content_hash": record.content_hash,
     }
-    inserted = _insert_ignore(session, Article, [row], None, returning=Article.id)
-    if not inserted:
-        # Another writer stored the same URL or text since we looked: it wins.
-        winner = _article_by_address(session, [record.url])
-        outcome: SaveOutcome = "duplicate_url"
-        if winner is None:
-            winner = _article_by_hash(session, record.content_hash)
-            outcome = "duplicate_content"
-        if winner is None:  # pragma: no cover - a unique constraint fired, so a row exists
-            raise RuntimeError(f"insert of {record.url} conflicted but no row was found")
-        _add_addresses(session, winner, addresses, outcome, record.source_id)
-        return SaveResult(outcome, winner)
-    article_id = inserted[0]
-    rows = [
-        {
-            "article_id": article_id,
-            "url": url,
-            "kind": "canonical" if url == record.url else "page_canonical",
-            "source_id": record.source_id,
-            "seen_at": record.fetched_at,
-        }
-        for url in addresses
-    ]
-    _insert_ignore(session, ArticleUrl, rows, ["url"])
-    return SaveResult("new", article_id)
 
 
 def _article_by_address(session: Session, urls: Sequence[str]) -> int | None:
@@ -244,13 +378,17 @@ def _article_by_hash(session: Session, content_hash: str) -> int | None:
     ).first()
 
 
-def _add_addresses(
-    session: Session, article_id: int, urls: Sequence[str], kind: str, source_id: int
-) -> None:
-    now = utcnow()
+def _add_addresses(session: Session, match: SaveResult, record: ArticleRecord) -> None:
     rows = [
-        {"article_id": article_id, "url": url, "kind": kind, "source_id": source_id, "seen_at": now}
-        for url in urls
+        {
+            "article_id": match.article_id,
+            "url": url,
+            "kind": match.outcome,
+            "source_id": record.source_id,
+            "seen_at": record.fetched_at,
+            "similarity": match.similarity,
+        }
+        for url in record.addresses()
     ]
     _insert_ignore(session, ArticleUrl, rows, ["url"])
 
@@ -301,57 +439,110 @@ def get_run(db: Database, run_id: int) -> CrawlRun | None:
 
 
 # -- reading --------------------------------------------------------------------------------
-def iter_articles(db: Database, *, source: str | None = None) -> Iterator[StoredArticle]:
-    """Every stored article, oldest first, with all its addresses."""
-    query = (
-        select(Article, Source.name)
-        .join(Source, Source.id == Article.source_id)
-        .order_by(Article.id)
+@dataclass(frozen=True)
+class Selection:
+    """Which articles an export takes."""
+
+    source: str | None = None
+    since: datetime | None = None  # fetched at or after
+    unpublished: bool = False  # not yet handed out by --mark-published
+
+    def where(self, query: Any) -> Any:
+        if self.source is not None:
+            query = query.where(Source.name == self.source)
+        if self.since is not None:
+            query = query.where(Article.fetched_at >= self.since)
+        if self.unpublished:
+            query = query.where(Article.marked_published_at.is_(None))
+        return query
+
+
+def iter_articles(db: Database, selection: Selection | None = None) -> Iterator[StoredArticle]:
+    """The selected articles, oldest first, with all their addresses; streamed in batches."""
+    query = (selection or Selection()).where(
+        select(Article, Source.name).join(Source, Source.id == Article.source_id)
     )
-    if source is not None:
-        query = query.where(Source.name == source)
     with db.reading() as session:
-        for batch in session.execute(query.execution_options(yield_per=200)).partitions():
-            ids = [article.id for article, _ in batch]
-            aliases = _addresses_of(session, ids)
-            for article, source_name in batch:
-                urls = aliases.get(article.id, [])
-                yield StoredArticle(
-                    id=article.id,
-                    source=source_name,
-                    url=article.url,
-                    urls=[u for u, _ in urls] or [article.url],
-                    original_url=article.original_url,
-                    page_canonical_url=article.page_canonical_url,
-                    guid=article.guid,
-                    title=article.title,
-                    author=article.author,
-                    language=article.language,
-                    published_at=article.published_at,
-                    fetched_at=article.fetched_at,
-                    text=article.text,
-                    html=article.html,
-                    content_hash=article.content_hash,
-                    duplicates=[
-                        {"url": u, "kind": k} for u, k in urls if k.startswith("duplicate_")
-                    ],
-                )
+        result = session.execute(query.order_by(Article.id).execution_options(yield_per=200))
+        for batch in result.partitions():
+            yield from _stored(session, list(batch))
 
 
-def _addresses_of(session: Session, article_ids: list[int]) -> dict[int, list[tuple[str, str]]]:
+@contextmanager
+def publishing(db: Database, selection: Selection) -> Iterator[list[StoredArticle]]:
+    """Mark the selected unpublished articles as published and hand them over.
+
+    The marking and the read are one transaction, committed only when the caller's block
+    succeeds: two exports never hand out one article twice (the second waits for the
+    first's row locks, then finds them marked), and an export whose output could not be
+    written marks nothing.
+    """
+    chosen = Selection(selection.source, selection.since, unpublished=True).where(
+        select(Article.id).join(Source, Source.id == Article.source_id)
+    )
+    with db.transaction() as session:
+        marked = session.scalars(
+            update(Article)
+            .where(Article.id.in_(chosen.scalar_subquery()))
+            .where(Article.marked_published_at.is_(None))
+            .values(marked_published_at=utcnow())
+            .returning(Article.id)
+        ).all()
+        articles: list[StoredArticle] = []
+        ids = sorted(marked)
+        for start in range(0, len(ids), _CHUNK):
+            rows = session.execute(
+                select(Article, Source.name)
+                .join(Source, Source.id == Article.source_id)
+                .where(Article.id.in_(ids[start : start + _CHUNK]))
+                .order_by(Article.id)
+            ).all()
+            articles.extend(_stored(session, [tuple(row) for row in rows]))
+        yield articles
+
+
+def _stored(session: Session, rows: list[Any]) -> Iterator[StoredArticle]:
+    aliases = _addresses_of(session, [article.id for article, _ in rows])
+    for article, source_name in rows:
+        urls = aliases.get(article.id, [])
+        yield StoredArticle(
+            id=article.id,
+            source=source_name,
+            url=article.url,
+            urls=[u for u, _, _ in urls] or [article.url],
+            original_url=article.original_url,
+            page_canonical_url=article.page_canonical_url,
+            guid=article.guid,
+            title=article.title,
+            author=article.author,
+            language=article.language,
+            published_at=article.published_at,
+            fetched_at=article.fetched_at,
+            text=article.text,
+            html=article.html,
+            content_hash=article.content_hash,
+            duplicates=[
+                {"url": u, "kind": k.removeprefix("duplicate_"), "similarity": sim}
+                for u, k, sim in urls
+                if k.startswith("duplicate_")
+            ],
+        )
+
+
+def _addresses_of(
+    session: Session, article_ids: list[int]
+) -> dict[int, list[tuple[str, str, float | None]]]:
     rows = session.execute(
-        select(ArticleUrl.article_id, ArticleUrl.url, ArticleUrl.kind)
+        select(ArticleUrl.article_id, ArticleUrl.url, ArticleUrl.kind, ArticleUrl.similarity)
         .where(ArticleUrl.article_id.in_(article_ids))
         .order_by(ArticleUrl.id)
     ).all()
-    result: dict[int, list[tuple[str, str]]] = {}
-    for article_id, url, kind in rows:
-        result.setdefault(article_id, []).append((url, kind))
+    result: dict[int, list[tuple[str, str, float | None]]] = {}
+    for article_id, url, kind, similarity in rows:
+        result.setdefault(article_id, []).append((url, kind, similarity))
     return result
 
 
 def count_articles(db: Database) -> int:
-    from sqlalchemy import func
-
     with db.reading() as session:
         return session.scalar(select(func.count()).select_from(Article)) or 0

@@ -64,7 +64,7 @@ def test_new_then_duplicate_by_url_and_by_content(db_url: str) -> None:
     articles = {a.url: a for a in iter_articles(db)}
     assert articles["http://a.example/1"].urls == ["http://a.example/1", "http://b.example/x"]
     assert articles["http://a.example/1"].duplicates == [
-        {"url": "http://b.example/x", "kind": "duplicate_content"}
+        {"url": "http://b.example/x", "kind": "content", "similarity": None}
     ]
     assert articles["http://a.example/1"].text == "Story one text."  # first copy stays
     assert known_urls(db, ["http://b.example/x", "http://a.example/2", "http://c/"]) == {

@@ -15,7 +15,7 @@ from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
 from crawler.config import Config, load_config
-from crawler.extract import extract_article, sanitize_html
+from crawler.extract import extract_article
 from crawler.failures import describe_failure
 from crawler.feeds import FeedEntry, parse_feed
 from crawler.fingerprints import content_hash
@@ -28,6 +28,7 @@ from storage.repository import (
     known_urls,
     record_feed_fetch,
 )
+from storage.sanitize import clean_html
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ class FeedSpider(scrapy.Spider):
         if not text and entry.content_html:
             # The page gave nothing usable (paywall, script-only page): the feed's own
             # content is the best copy of the article there is.
-            html = sanitize_html(entry.content_html)
+            html = clean_html(entry.content_html)
             text = _html_text(html)
         if not text:
             self._page_error(response.url, "no article text found on the page")
