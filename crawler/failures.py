@@ -37,3 +37,21 @@ def describe_failure(failure: Failure) -> str:
         return text if text else "request ignored (robots.txt or size limit)"
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0]}" if lines and lines[0] else type(error).__name__
+
+
+def is_transient(failure: Failure) -> bool:
+    """Worth trying again later: timeouts, connection trouble, 5xx and 429 answers."""
+    error = failure.value
+    if isinstance(error, HttpError):
+        status = error.response.status
+        return status >= 500 or status in (408, 429)
+    return isinstance(
+        error,
+        TwistedTimeoutError
+        | TCPTimedOutError
+        | TwistedConnectionRefused
+        | ResponseNeverReceived
+        | ResponseFailed
+        | ConnectionLost
+        | DNSLookupError,
+    )

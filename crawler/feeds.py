@@ -34,6 +34,7 @@ class ParsedFeed:
     entries: list[FeedEntry]
     title: str | None = None
     error: str | None = None  # set when the document is not a usable feed
+    ttl_seconds: int | None = None  # RSS <ttl>: how long the feed may be cached
 
 
 def parse_feed(body: bytes, url: str, content_type: str | None = None) -> ParsedFeed:
@@ -50,7 +51,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
     title = parsed.feed.get("title") if isinstance(parsed.feed, dict) else None
     if entries or parsed.entries or parsed.get("version"):
         # A recognised RSS/Atom document with no items is an empty feed, not a broken one.
-        return ParsedFeed(entries, title)
+        return ParsedFeed(entries, title, ttl_seconds=_ttl(parsed.feed))
     reason = parsed.get("bozo_exception") or "no RSS or Atom document found"
     return ParsedFeed([], title, error=f"not a feed: {_describe(reason)}")
 
@@ -72,6 +73,11 @@ def _entry(raw: Any, feed_url: str) -> FeedEntry | None:
         author=_text(raw.get("author")),
         content_html=_content(raw),
     )
+
+
+def _ttl(feed: Any) -> int | None:
+    value = str(feed.get("ttl", "")).strip() if isinstance(feed, dict) else ""
+    return int(value) * 60 if value.isdigit() else None
 
 
 def _alternate_link(raw: Any) -> str | None:

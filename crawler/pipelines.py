@@ -4,42 +4,73 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Self
 
 from scrapy.crawler import Crawler
 
+from crawler.runs import CrawlContext
 from storage.db import StorageError
-from storage.repository import ArticleRecord, save_article
+from storage.repository import ArticleRecord, save_articles
 
 logger = logging.getLogger(__name__)
 
 
 class StoragePipeline:
-    """Save each ArticleRecord; count it as new or as a duplicate (by URL or by content)."""
+    """Save ArticleRecords in small batches, one transaction each; count each as new or as a
+    duplicate of a given kind.
+
+    A batch waits at most ``FLUSH_SECONDS``; what a killed process had not written yet was
+    not stored, so the next crawl fetches it again: nothing is lost, nothing is half-written.
+    """
+
+    BATCH_SIZE = 25
+    FLUSH_SECONDS = 1.0
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        self.near_threshold: float | None = crawler.settings.get("NEWSRELAY_NEAR_THRESHOLD")
+        self._batch: list[ArticleRecord] = []
+        self._last_flush = time.monotonic()
         self._closing: asyncio.Task[None] | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
+    @property
+    def _context(self) -> CrawlContext:
+        return self.crawler.spider.context  # type: ignore[union-attr,no-any-return]
+
     def process_item(self, item: ArticleRecord) -> ArticleRecord:
-        context = self.crawler.spider.context  # type: ignore[union-attr]
+        self._batch.append(item)
+        if (
+            len(self._batch) >= self.BATCH_SIZE
+            or time.monotonic() - self._last_flush > self.FLUSH_SECONDS
+        ):
+            self._flush()
+        return item
+
+    def close_spider(self) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, []
+        self._last_flush = time.monotonic()
+        if not batch:
+            return
+        context = self._context
         try:
-            result = save_article(context.db, item)
+            results = save_articles(context.db, batch, near_threshold=self.near_threshold)
         except StorageError as exc:
             # Disk full, database gone: every later write would fail too. What is stored
             # stays stored; stop this crawl and say why.
             context.fail(f"storage: {exc}")
-            logger.error(
-                "storage failed: source=%s url=%s reason=%s", context.source.name, item.url, exc
-            )
+            logger.error("storage failed: source=%s reason=%s", context.source.name, exc)
             self._stop_crawl()
-            return item
-        context.count_saved(result.outcome)
-        return item
+            return
+        for result in results:
+            context.count_saved(result.outcome)
 
     def _stop_crawl(self) -> None:
         # Not awaited here: closing waits for in-flight items, this one included.

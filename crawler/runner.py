@@ -11,6 +11,8 @@ import asyncio
 import logging
 import signal
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from scrapy.crawler import AsyncCrawlerRunner
@@ -19,10 +21,11 @@ from scrapy.utils.reactor import install_reactor
 
 from crawler import settings as default_settings
 from crawler.config import Config, SourceConfig
-from crawler.runs import ProgressCallback, SourceResult
+from crawler.runs import CrawlOptions, ProgressCallback, SourceResult
 from crawler.spiders.feeds import FeedSpider
+from crawler.workers import Pool
 from storage.db import Database
-from storage.repository import RunCounters
+from storage.repository import RunCounters, ensure_source, source_health
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +40,11 @@ def fetch_settings(config: Config) -> dict[str, Any]:
         "DOWNLOAD_MAXSIZE": fetch.max_page_bytes,
         "CONCURRENT_REQUESTS_PER_DOMAIN": fetch.concurrency_per_host,
         "RETRY_TIMES": fetch.retries,
+        "AUTOTHROTTLE_ENABLED": fetch.autothrottle,
         "NEWSRELAY_ALLOW_PRIVATE_NETWORKS": fetch.allow_private_networks,
+        "NEWSRELAY_NEAR_THRESHOLD": (
+            config.dedup.near_threshold if config.dedup.near_duplicates else None
+        ),
     }
 
 
@@ -49,41 +56,69 @@ def scrapy_settings(config: Config, overrides: dict[str, Any] | None = None) -> 
     return settings
 
 
+@dataclass
+class Crawls:
+    """What crawls in one process share: the Scrapy runner, the database, the worker pool."""
+
+    config: Config
+    db: Database
+    runner: AsyncCrawlerRunner
+    pool: Pool
+
+    @classmethod
+    def create(cls, config: Config, db: Database) -> Crawls:
+        pool = Pool(config.fetch.extract_processes)
+        return cls(config, db, AsyncCrawlerRunner(scrapy_settings(config)), pool)
+
+    def close(self) -> None:
+        self.pool.shutdown()
+
+
 async def crawl_sources(
-    config: Config,
-    db: Database,
+    crawls: Crawls,
     sources: Sequence[SourceConfig],
     *,
+    options: CrawlOptions | None = None,
     on_progress: ProgressCallback | None = None,
-    runner: AsyncCrawlerRunner | None = None,
 ) -> list[SourceResult]:
     """Crawl ``sources`` concurrently (at most ``fetch.parallel_sources`` at once).
 
     Never raises for a source's failure: each one's result says how it went.
     """
-    runner = runner or AsyncCrawlerRunner(scrapy_settings(config))
-    limit = asyncio.Semaphore(config.fetch.parallel_sources)
+    limit = asyncio.Semaphore(crawls.config.fetch.parallel_sources)
+    options = options or CrawlOptions()
 
     async def one(source: SourceConfig) -> SourceResult:
         async with limit:
-            return await crawl_source(runner, config, db, source, on_progress)
+            return await crawl_source(crawls, source, options, on_progress)
 
     return list(await asyncio.gather(*(one(source) for source in sources)))
 
 
 async def crawl_source(
-    runner: AsyncCrawlerRunner,
-    config: Config,
-    db: Database,
+    crawls: Crawls,
     source: SourceConfig,
+    options: CrawlOptions | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> SourceResult:
     """One crawl of one source; logs exactly one summary record when it ends."""
-    crawler = runner.create_crawler(FeedSpider)
+    options = options or CrawlOptions()
+    if options.due_only:
+        backing_off = _backing_off_until(crawls.db, source)
+        if backing_off is not None:
+            logger.debug("source backing off: source=%s until=%s", source.name, backing_off)
+            return SourceResult(source.name, None, "skipped", RunCounters(), [], 0.0)
+    crawler = crawls.runner.create_crawler(FeedSpider)
     crash: str | None = None
     try:
-        await runner.crawl(
-            crawler, source=source.name, config=config, db=db, on_progress=on_progress
+        await crawls.runner.crawl(
+            crawler,
+            source=source.name,
+            config=crawls.config,
+            db=crawls.db,
+            pool=crawls.pool,
+            options=options,
+            on_progress=on_progress,
         )
     except Exception as exc:  # one source blowing up must not take the others down
         crash = f"{type(exc).__name__}: {exc}"
@@ -104,6 +139,12 @@ async def crawl_source(
     return result
 
 
+def _backing_off_until(db: Database, source: SourceConfig) -> datetime | None:
+    ids = ensure_source(db, source.name, source.feeds)
+    until = source_health(db, ids.source_id).backoff_until
+    return until if until is not None and until > datetime.now(UTC) else None
+
+
 def _log_summary(result: SourceResult) -> None:
     c = result.counters
     fields = {
@@ -120,6 +161,8 @@ def _log_summary(result: SourceResult) -> None:
         "known": c.known_skipped,
         "errors": result.failed,
         "feeds_fetched": c.feeds_fetched,
+        "feeds_not_modified": c.feeds_not_modified,
+        "feeds_not_due": c.feeds_not_due,
         "pages_fetched": c.pages_fetched,
         "duration_s": result.duration_s,
     }
@@ -135,6 +178,7 @@ def run_crawls(
     db: Database,
     sources: Sequence[SourceConfig],
     *,
+    options: CrawlOptions | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> list[SourceResult]:
     """Blocking: run the reactor until every source's crawl has ended.
@@ -149,12 +193,12 @@ def run_crawls(
 
     reactor: Any = installed_reactor
 
-    runner = AsyncCrawlerRunner(scrapy_settings(config))
+    crawls = Crawls.create(config, db)
     outcome: dict[str, Any] = {}
 
     async def main() -> None:
         outcome["results"] = await crawl_sources(
-            config, db, sources, on_progress=on_progress, runner=runner
+            crawls, sources, options=options, on_progress=on_progress
         )
 
     def finish(result: object) -> None:
@@ -171,7 +215,7 @@ def run_crawls(
         stops += 1
         if stops == 1:
             logger.warning("%s received: closing crawls", signal.Signals(signum).name)
-            reactor.callFromThread(lambda: asyncio.ensure_future(runner.stop()))
+            reactor.callFromThread(lambda: asyncio.ensure_future(crawls.runner.stop()))
         else:
             reactor.callFromThread(reactor.stop)
 
@@ -180,6 +224,7 @@ def run_crawls(
         reactor.callWhenRunning(start)
         reactor.run(installSignalHandlers=False)
     finally:
+        crawls.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     final = outcome.get("final")

@@ -1,19 +1,45 @@
-"""The state of one crawl of one source, shared by its spider and pipeline."""
+"""The state of one crawl of one source, shared by its spider and pipeline, and what its end
+means for the source: the run's record, and exponential backoff while the source keeps failing.
+"""
 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from crawler.config import SourceConfig
-from storage.db import Database
-from storage.repository import RunCounters, SaveOutcome, SourceIds, finish_run, start_run
+from storage.db import Database, StorageError
+from storage.repository import (
+    RunCounters,
+    SaveOutcome,
+    SourceHealth,
+    SourceIds,
+    finish_run,
+    forget_validators,
+    set_source_health,
+    source_health,
+    start_run,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_ERRORS_KEPT = 20
+BACKOFF_CAP = timedelta(hours=24)
+BACKOFF_BASE = timedelta(minutes=5)  # for sources without an interval (cron, manual)
+
+# Pages being fetched right now by any crawl in this process: two sources listing the same
+# story fetch it once. (Across processes the database's unique constraints still decide.)
+_IN_FLIGHT: set[str] = set()
+
+
+@dataclass(frozen=True)
+class CrawlOptions:
+    refetch: bool = False  # fetch pages and feeds even when already stored / not modified
+    due_only: bool = False  # skip what is backing off or asked not to be polled yet
 
 
 @dataclass(frozen=True)
@@ -22,7 +48,7 @@ class SourceResult:
 
     source: str
     run_id: int | None
-    status: str  # ok | failed | interrupted
+    status: str  # ok | failed | interrupted | skipped
     counters: RunCounters
     errors: list[str]
     duration_s: float
@@ -45,6 +71,7 @@ class CrawlContext:
 
     source: SourceConfig
     db: Database
+    options: CrawlOptions = field(default_factory=CrawlOptions)
     on_progress: ProgressCallback | None = None
     ids: SourceIds | None = None
     run_id: int | None = None
@@ -53,11 +80,21 @@ class CrawlContext:
     started: float = field(default_factory=time.monotonic)
     result: SourceResult | None = None
     fatal: str | None = None
+    revisit_feeds: set[int] = field(default_factory=set)
+    claimed: set[str] = field(default_factory=set)
 
     def open(self, ids: SourceIds) -> None:
         self.ids = ids
         self.run_id = start_run(self.db, ids.source_id)
         self.started = time.monotonic()
+
+    def claim(self, url: str) -> bool:
+        """Take ``url`` for this crawl unless another crawl in this process is fetching it."""
+        if url in _IN_FLIGHT:
+            return False
+        _IN_FLIGHT.add(url)
+        self.claimed.add(url)
+        return True
 
     def error(self, message: str) -> None:
         """Keep a reason for the summary (the first few; the log has them all)."""
@@ -81,6 +118,7 @@ class CrawlContext:
         """Record the run's end in the database; idempotent."""
         if self.result is not None:
             return self.result
+        _IN_FLIGHT.difference_update(self.claimed)
         if reason == "shutdown":
             status = "interrupted"
         elif self.fatal or self.counters.feeds_failed or reason != "finished":
@@ -89,8 +127,12 @@ class CrawlContext:
             status = "ok"
         if reason not in ("finished", "shutdown") and not self.fatal:
             self.error(f"crawl closed early: {reason}")
-        if self.run_id is not None:
-            finish_run(self.db, self.run_id, status, self.counters, "; ".join(self.errors) or None)
+        try:
+            self._record(status)
+        except StorageError as exc:
+            status = "failed"
+            self.error(f"storage: {exc}")
+            logger.error("could not record run: source=%s reason=%s", self.source.name, exc)
         self.result = SourceResult(
             source=self.source.name,
             run_id=self.run_id,
@@ -100,3 +142,53 @@ class CrawlContext:
             duration_s=round(time.monotonic() - self.started, 3),
         )
         return self.result
+
+    def _record(self, status: str) -> None:
+        if self.run_id is None or self.ids is None:
+            return
+        forget_validators(self.db, self.revisit_feeds)
+        finish_run(self.db, self.run_id, status, self.counters, "; ".join(self.errors) or None)
+        if status in ("ok", "failed"):
+            self._update_health(status == "ok")
+
+    def _update_health(self, ok: bool) -> None:
+        assert self.ids is not None
+        before = source_health(self.db, self.ids.source_id)
+        after = next_health(before, ok, self.source.interval_delta)
+        if after != before:
+            set_source_health(self.db, self.ids.source_id, after)
+        name = self.source.name
+        # Each change of state is logged once, not every failed attempt.
+        if not ok and before.consecutive_failures == 0:
+            logger.warning(
+                "source failing, backing off: source=%s until=%s",
+                name,
+                after.backoff_until.isoformat() if after.backoff_until else None,
+                extra={"source": name, "consecutive_failures": after.consecutive_failures},
+            )
+        elif ok and before.consecutive_failures:
+            logger.warning(
+                "source recovered: source=%s after %d failed runs",
+                name,
+                before.consecutive_failures,
+                extra={"source": name},
+            )
+
+
+def next_health(
+    before: SourceHealth,
+    ok: bool,
+    interval: timedelta | None,
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+) -> SourceHealth:
+    """After a run: reset on success; else wait interval * 2^(failures-1), +-20 % jitter,
+    capped at 24 h, before the next scheduled attempt."""
+    if ok:
+        return SourceHealth(0, None)
+    failures = before.consecutive_failures + 1
+    base = interval or BACKOFF_BASE
+    delay = min(base * 2 ** (failures - 1), BACKOFF_CAP)
+    jitter = (rng or random).uniform(0.8, 1.2)
+    delay = min(delay * jitter, BACKOFF_CAP)
+    return SourceHealth(failures, (now or datetime.now(UTC)) + delay)

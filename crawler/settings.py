@@ -44,7 +44,12 @@ MEMUSAGE_ENABLED = False
 DOWNLOADER_MIDDLEWARES = {
     # Before robots.txt (100): a refused address is not even asked for its robots.txt.
     "crawler.middlewares.NetworkGuardMiddleware": 50,
+    # Scrapy's retries, spaced out with exponential backoff and Retry-After.
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.BackoffRetryMiddleware": 550,
 }
+NEWSRELAY_RETRY_BACKOFF_BASE = 1.0  # seconds; attempt n waits up to base * 2**n (full jitter)
+NEWSRELAY_RETRY_MAX_WAIT = 60.0  # a longer Retry-After is not waited for within a crawl
 ITEM_PIPELINES = {
     "crawler.pipelines.StoragePipeline": 300,
 }
@@ -54,3 +59,4 @@ LOG_LEVEL = "WARNING"
 NEWSRELAY_CONFIGURED = False
 NEWSRELAY_CONFIG = None
 NEWSRELAY_ALLOW_PRIVATE_NETWORKS = False
+NEWSRELAY_NEAR_THRESHOLD = 0.7  # None turns near-duplicate detection off

@@ -24,7 +24,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from crawler.config import Config, ConfigError, SourceConfig, load_config, parse_interval
-from crawler.runs import SourceResult
+from crawler.runs import CrawlOptions, SourceResult
 from scheduler import __version__
 from scheduler.logs import LEVELS, setup_logging
 from storage.db import Database, StorageError, open_database
@@ -109,9 +109,22 @@ def cli(
 @cli.command()
 @click.argument("names", nargs=-1)
 @click.option("--all", "all_sources", is_flag=True, help="Crawl every configured source.")
+@click.option(
+    "--refetch",
+    is_flag=True,
+    help="Fetch feeds unconditionally and pages even when already stored.",
+)
+@click.option(
+    "--due-only",
+    is_flag=True,
+    help="Skip sources backing off after failures and feeds that asked not to be polled yet "
+    "(TTL, Cache-Control max-age, Retry-After), as the daemon does.",
+)
 @click.pass_obj
 @user_errors
-def crawl(state: State, names: tuple[str, ...], all_sources: bool) -> None:
+def crawl(
+    state: State, names: tuple[str, ...], all_sources: bool, refetch: bool, due_only: bool
+) -> None:
     """Crawl the named sources (or --all) now, in the foreground."""
     if bool(names) == all_sources:
         raise click.UsageError("name one or more sources, or give --all")
@@ -124,11 +137,17 @@ def crawl(state: State, names: tuple[str, ...], all_sources: bool) -> None:
 
     try:
         with _progress(sources) as on_progress:
-            results = run_crawls(config, db, sources, on_progress=on_progress)
+            results = run_crawls(
+                config,
+                db,
+                sources,
+                options=CrawlOptions(refetch=refetch, due_only=due_only),
+                on_progress=on_progress,
+            )
     finally:
         db.dispose()
     _print_summary(results)
-    sys.exit(0 if all(r.status == "ok" for r in results) else 1)
+    sys.exit(0 if all(r.status in ("ok", "skipped") for r in results) else 1)
 
 
 @contextmanager
@@ -156,7 +175,11 @@ def _progress(
 
 def _print_summary(results: list[SourceResult]) -> None:
     table = Table(title="crawl summary")
-    for column in ("source", "status", "new", "duplicates", "already stored", "failed", "seconds"):
+    columns = (
+        "source", "status", "new", "duplicates", "already stored", "feeds unchanged", "failed",
+        "seconds",
+    )  # fmt: skip
+    for column in columns:
         table.add_column(column, justify="left" if column in ("source", "status") else "right")
     table.add_column("why", overflow="fold")
     for r in results:
@@ -166,6 +189,7 @@ def _print_summary(results: list[SourceResult]) -> None:
             str(r.counters.new),
             str(r.duplicates),
             str(r.counters.known_skipped),
+            str(r.counters.feeds_not_modified),
             str(r.failed),
             f"{r.duration_s:.1f}",
             # Reasons are plain text from the web: "[fetch]" in one is not console markup.

@@ -65,6 +65,9 @@ class Source(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Failed runs in a row, and when scheduled runs may try again (exponential backoff).
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    backoff_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Feed(Base):
@@ -80,6 +83,8 @@ class Feed(Base):
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Lower bound on the next scheduled poll: the feed's TTL, Cache-Control max-age, Retry-After.
+    next_poll_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Article(Base):
@@ -177,6 +182,8 @@ class CrawlRun(Base):
     duplicates_guid: Mapped[int] = mapped_column(Integer, default=0)
     duplicates_url_id: Mapped[int] = mapped_column(Integer, default=0)
     duplicates_near: Mapped[int] = mapped_column(Integer, default=0)
+    feeds_not_modified: Mapped[int] = mapped_column(Integer, default=0)
+    feeds_not_due: Mapped[int] = mapped_column(Integer, default=0)
 
 
 Index("ix_crawl_runs_source_id_started_at", CrawlRun.source_id, CrawlRun.started_at)

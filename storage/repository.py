@@ -62,6 +62,13 @@ class FeedState:
 
     etag: str | None = None
     last_modified: str | None = None
+    next_poll_after: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    consecutive_failures: int = 0
+    backoff_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,8 @@ class RunCounters:
     duplicates_url_id: int = 0
     duplicates_content: int = 0
     duplicates_near: int = 0
+    feeds_not_modified: int = 0
+    feeds_not_due: int = 0
 
     @property
     def duplicates(self) -> int:
@@ -180,12 +189,17 @@ def ensure_source(db: Database, name: str, feed_urls: Sequence[str]) -> SourceId
 
 
 def feed_states(db: Database, feed_ids: Iterable[int]) -> dict[int, FeedState]:
-    """The stored HTTP validators of the given feeds."""
+    """The stored HTTP validators and next-poll bounds of the given feeds."""
     with db.reading() as session:
         rows = session.execute(
-            select(Feed.id, Feed.etag, Feed.last_modified).where(Feed.id.in_(list(feed_ids)))
+            select(Feed.id, Feed.etag, Feed.last_modified, Feed.next_poll_after).where(
+                Feed.id.in_(list(feed_ids))
+            )
         ).all()
-    return {row.id: FeedState(row.etag, row.last_modified) for row in rows}
+    return {row.id: FeedState(row.etag, row.last_modified, row.next_poll_after) for row in rows}
+
+
+_KEEP = object()
 
 
 def record_feed_fetch(
@@ -195,6 +209,7 @@ def record_feed_fetch(
     status: int | None,
     error: str | None = None,
     validators: FeedState | None = None,
+    next_poll_after: datetime | object | None = _KEEP,
 ) -> None:
     """Remember the outcome of one feed fetch (and its validators after a 200)."""
     values: dict[str, Any] = {
@@ -205,8 +220,40 @@ def record_feed_fetch(
     if validators is not None:
         values["etag"] = validators.etag
         values["last_modified"] = validators.last_modified
+    if next_poll_after is not _KEEP:
+        values["next_poll_after"] = next_poll_after
     with db.transaction() as session:
         session.execute(update(Feed).where(Feed.id == feed_id).values(**values))
+
+
+def forget_validators(db: Database, feed_ids: Iterable[int]) -> None:
+    """Make the next poll of these feeds unconditional (some of their pages must be retried)."""
+    ids = sorted(set(feed_ids))
+    if ids:
+        with db.transaction() as session:
+            session.execute(
+                update(Feed).where(Feed.id.in_(ids)).values(etag=None, last_modified=None)
+            )
+
+
+def source_health(db: Database, source_id: int) -> SourceHealth:
+    with db.reading() as session:
+        row = session.execute(
+            select(Source.consecutive_failures, Source.backoff_until).where(Source.id == source_id)
+        ).one()
+    return SourceHealth(row.consecutive_failures, row.backoff_until)
+
+
+def set_source_health(db: Database, source_id: int, health: SourceHealth) -> None:
+    with db.transaction() as session:
+        session.execute(
+            update(Source)
+            .where(Source.id == source_id)
+            .values(
+                consecutive_failures=health.consecutive_failures,
+                backoff_until=health.backoff_until,
+            )
+        )
 
 
 # -- articles -------------------------------------------------------------------------------

@@ -80,6 +80,7 @@ SUMMARY_COLUMNS = (
     "new",
     "duplicates",
     "already stored",
+    "feeds unchanged",
     "failed",
     "seconds",
     "why",
@@ -286,7 +287,9 @@ def check_articles(articles: list[dict[str, Any]], site: LocalSite) -> None:
     assert headline == EXPECTED[PERSIAN].title
     assert len(paragraphs) == 5
     persian = stored[site.url(PERSIAN)]
-    assert persian["text"] == "\n".join([headline, *paragraphs])
+    # The headline is the title field; the body does not repeat it.
+    assert persian["title"] == headline
+    assert persian["text"] == "\n".join(paragraphs)
     assert persian["language"] == "fa"
 
 
@@ -361,29 +364,44 @@ def test_crawl_stores_every_story_once_and_a_recrawl_changes_nothing(
     assert all(isinstance(article, dict) for article in articles)
     check_articles(articles, site)
 
-    # -- the same feeds again -------------------------------------------------------------
+    # -- the same feeds again: unchanged, so each is answered 304 ----------------------------
     requests_before = len(site.requests)
     second = run_newsrelay("crawl", "wire", "courier", "farsi", config=config)
 
     assert "Traceback" not in second.stderr, second.stderr
-    assert second.returncode == 0, second.stdout + second.stderr  # only a page failed
+    assert second.returncode == 0, second.stdout + second.stderr
     rows = summary(second.stdout)
-    assert {name: (row["status"], row["new"], row["duplicates"]) for name, row in rows.items()} == {
-        "wire": ("ok", "0", "0"),
-        "courier": ("ok", "0", "0"),
-        "farsi": ("ok", "0", "0"),
+    assert {
+        name: (row["status"], row["new"], row["duplicates"], row["feeds unchanged"], row["failed"])
+        for name, row in rows.items()
+    } == {
+        "wire": ("ok", "0", "0", "1", "0"),
+        "courier": ("ok", "0", "0", "1", "0"),
+        "farsi": ("ok", "0", "0", "1", "0"),
     }
-    assert {name: row["already stored"] for name, row in rows.items()} == {
-        "wire": "3",  # solar, story, harbour (the 404 page is not stored)
-        "courier": "3",
-        "farsi": "1",
-    }
-    assert rows["wire"]["failed"] == "1"
+    repoll = [r for r in site.requests[requests_before:] if urlpath(r.path) != "/robots.txt"]
+    assert sorted(urlpath(r.path) for r in repoll) == sorted([WIRE_FEED, COURIER_FEED, FARSI_FEED])
+    assert all(r.status == 304 and "if-none-match" in r.headers for r in repoll)
+
+    # -- the wire feed changes: stored links are not fetched again -------------------------
+    serve(site, WIRE_FEED)
+    wire_feed = site._route(WIRE_FEED)
+    assert wire_feed is not None
+    site.add(WIRE_FEED, wire_feed.body + b"\n", content_type=wire_feed.content_type)
+    requests_before = len(site.requests)
+    third = run_newsrelay("crawl", "wire", config=config)
+    assert third.returncode == 0, third.stdout + third.stderr  # only a page failed
+    rows = summary(third.stdout)
+    assert (rows["wire"]["new"], rows["wire"]["already stored"], rows["wire"]["failed"]) == (
+        "0",
+        "3",  # solar, story, harbour (the 404 page is not stored)
+        "1",
+    )
     assert rows["wire"]["why"] == f"page {site.url(MISSING)}: HTTP 404"
     # No stored page was requested again; the page that failed is retried.
     assert {path: len(site.hits(path)) for path in ARTICLE_PAGES} == fetched
     again = {urlpath(r.path) for r in site.requests[requests_before:]} - {"/robots.txt"}
-    assert again == {WIRE_FEED, COURIER_FEED, FARSI_FEED, MISSING}
+    assert again == {WIRE_FEED, MISSING}
     assert len(site.hits(MISSING)) == 2
 
     # The export to stdout now is the file written after the first crawl, byte for byte.

@@ -3,34 +3,42 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+import re
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.crawler import Crawler
-from scrapy.http import Response, TextResponse
+from scrapy.http import Response
 from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
 from crawler.config import Config, load_config
-from crawler.extract import extract_article
-from crawler.failures import describe_failure
-from crawler.feeds import FeedEntry, parse_feed
-from crawler.fingerprints import content_hash
-from crawler.runs import CrawlContext, ProgressCallback
+from crawler.failures import describe_failure, is_transient
+from crawler.feeds import FeedEntry, ParsedFeed
+from crawler.middlewares import retry_after_seconds
+from crawler.runs import CrawlContext, CrawlOptions, ProgressCallback
 from crawler.urls import BadURL, canonical_url
+from crawler.workers import Page, Pool, process_feed, process_page
 from storage.db import Database, StorageError, open_database
 from storage.repository import (
     ArticleRecord,
+    FeedState,
     ensure_source,
+    feed_states,
+    known_keys,
     known_urls,
     record_feed_fetch,
 )
-from storage.sanitize import clean_html
 
 logger = logging.getLogger(__name__)
+
+_MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*(\d+)", re.I)
+# A feed cannot push its next poll further away than this, whatever it says.
+MAX_POLL_DELAY = timedelta(hours=24)
 
 
 class FeedSpider(scrapy.Spider):
@@ -43,6 +51,8 @@ class FeedSpider(scrapy.Spider):
         source: str | None = None,
         config: Config | None = None,
         db: Database | None = None,
+        pool: Pool | None = None,
+        options: CrawlOptions | None = None,
         on_progress: ProgressCallback | None = None,
         **kwargs: Any,
     ) -> None:
@@ -51,9 +61,18 @@ class FeedSpider(scrapy.Spider):
             raise ValueError("the feeds spider needs a source: -a source=NAME")
         if config is None:
             raise ValueError("the feeds spider needs a config")
-        self._owns_db = db is None
-        db = db or open_database(config.database.url)
-        self.context = CrawlContext(config.source(source), db, on_progress)
+        self._owned: list[Database | Pool] = []
+        if db is None:
+            db = open_database(config.database.url)
+            self._owned.append(db)
+        if pool is None:
+            pool = Pool(config.fetch.extract_processes)
+            self._owned.append(pool)
+        self.config = config
+        self.pool = pool
+        self.context = CrawlContext(
+            config.source(source), db, options or CrawlOptions(), on_progress
+        )
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -73,128 +92,268 @@ class FeedSpider(scrapy.Spider):
 
     # -- feeds ----------------------------------------------------------------------------
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        source = self.context.source
+        context, source = self.context, self.context.source
         try:
-            self.context.open(ensure_source(self.context.db, source.name, source.feeds))
+            context.open(ensure_source(context.db, source.name, source.feeds))
+            assert context.ids is not None
+            states = feed_states(context.db, context.ids.feed_ids.values())
         except StorageError as exc:
-            self.context.fail(f"storage: {exc}")
+            context.fail(f"storage: {exc}")
             logger.error("crawl failed: source=%s reason=%s", source.name, exc)
             return
-        assert self.context.ids is not None
+        now = datetime.now(UTC)
         for url in source.feeds:
+            feed_id = context.ids.feed_ids[url]
+            state = states.get(feed_id, FeedState())
+            if context.options.due_only and state.next_poll_after and state.next_poll_after > now:
+                context.counters.feeds_not_due += 1
+                logger.debug("feed not due: source=%s url=%s", source.name, url)
+                continue
+            headers = {} if context.options.refetch else _conditional_headers(state)
             yield scrapy.Request(
                 url,
                 callback=self.parse_feed,
                 errback=self.feed_failed,
-                cb_kwargs={"feed_id": self.context.ids.feed_ids[url]},
+                headers=headers,
+                cb_kwargs={"feed_id": feed_id},
+                meta={"handle_httpstatus_list": [304]},
                 dont_filter=True,
             )
+        context.progress()
 
-    def parse_feed(self, response: Response, feed_id: int) -> Iterator[scrapy.Request]:
-        counters = self.context.counters
+    async def parse_feed(self, response: Response, feed_id: int) -> AsyncIterator[scrapy.Request]:
+        context = self.context
+        next_poll = _next_poll_bound(response, None)
+        if response.status == 304:
+            context.counters.feeds_not_modified += 1
+            record_feed_fetch(context.db, feed_id, status=304, next_poll_after=next_poll)
+            context.progress()
+            return
         content_type = (response.headers.get("Content-Type") or b"").decode("latin-1") or None
-        parsed = parse_feed(response.body, response.url, content_type)
+        parsed: ParsedFeed = await self.pool.run(
+            process_feed, response.body, response.url, content_type
+        )
         if parsed.error:
             self._feed_error(response.url, feed_id, response.status, parsed.error)
             return
-        counters.feeds_fetched += 1
-        record_feed_fetch(self.context.db, feed_id, status=response.status)
-        counters.entries_seen += len(parsed.entries)
+        context.counters.feeds_fetched += 1
+        context.counters.entries_seen += len(parsed.entries)
+        record_feed_fetch(
+            context.db,
+            feed_id,
+            status=response.status,
+            validators=_validators(response),
+            next_poll_after=_next_poll_bound(response, parsed.ttl_seconds),
+        )
+        for request in self._new_entries(parsed, response.url, feed_id):
+            yield request
+        context.progress()
 
-        wanted: dict[str, FeedEntry] = {}
+    def _new_entries(self, parsed: ParsedFeed, feed_url: str, feed_id: int) -> list[scrapy.Request]:
+        """Requests for the entries not stored yet (by address, GUID or URL id)."""
+        context, source = self.context, self.context.source
+        assert context.ids is not None
+        source_id = context.ids.source_id
+        wanted: dict[str, tuple[FeedEntry, str | None]] = {}
         for entry in parsed.entries:
             try:
                 url = canonical_url(entry.link)
             except BadURL as exc:
-                counters.pages_failed += 1
-                self.context.error(f"{response.url}: {exc}")
-                logger.warning("skipped entry: source=%s reason=%s", self.context.source.name, exc)
+                context.counters.pages_failed += 1
+                context.error(f"{feed_url}: {exc}")
+                logger.warning("skipped entry: source=%s reason=%s", source.name, exc)
                 continue
-            wanted.setdefault(url, entry)
-        known = known_urls(self.context.db, wanted)
-        counters.known_skipped += len(known)
-        self.context.progress()
-        for url, entry in wanted.items():
-            if url in known:
+            wanted.setdefault(url, (entry, source.url_id(url)))
+        if not _guids_identify(parsed.entries):
+            # A feed giving one GUID to different links: its GUIDs identify nothing.
+            wanted = {url: (_without_guid(e), uid) for url, (e, uid) in wanted.items()}
+        if context.options.refetch:
+            known: set[str] = set()
+        else:
+            known = known_urls(context.db, wanted)
+            guids = {f"{source_id}:{e.guid}": url for url, (e, _) in wanted.items() if e.guid}
+            ids = {f"{source_id}:{uid}": url for url, (_, uid) in wanted.items() if uid}
+            known |= {guids[k] for k in known_keys(context.db, "guid", guids)}
+            known |= {ids[k] for k in known_keys(context.db, "url_id", ids)}
+        requests = []
+        self.pool.expect(len(wanted) - len(known))
+        for url, (entry, url_id) in wanted.items():
+            if url in known or not context.claim(url):
+                context.counters.known_skipped += 1
                 continue
-            yield scrapy.Request(
-                url,
-                callback=self.parse_article,
-                errback=self.page_failed,
-                cb_kwargs={"url": url, "entry": entry, "feed_id": feed_id},
+            requests.append(
+                scrapy.Request(
+                    url,
+                    callback=self.parse_article,
+                    errback=self.page_failed,
+                    cb_kwargs={"url": url, "entry": entry, "feed_id": feed_id, "url_id": url_id},
+                )
             )
+        return requests
 
     def feed_failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
         response = getattr(failure.value, "response", None)
         status = response.status if response is not None else None
+        next_poll = _next_poll_bound(response, None) if response is not None else None
         self._feed_error(
-            request.url, request.cb_kwargs["feed_id"], status, describe_failure(failure)
+            request.url,
+            request.cb_kwargs["feed_id"],
+            status,
+            describe_failure(failure),
+            next_poll,
         )
 
-    def _feed_error(self, url: str, feed_id: int, status: int | None, reason: str) -> None:
+    def _feed_error(
+        self,
+        url: str,
+        feed_id: int,
+        status: int | None,
+        reason: str,
+        next_poll: datetime | None = None,
+    ) -> None:
         self.context.counters.feeds_failed += 1
         self.context.error(f"feed {url}: {reason}")
-        record_feed_fetch(self.context.db, feed_id, status=status, error=reason)
+        record_feed_fetch(
+            self.context.db, feed_id, status=status, error=reason, next_poll_after=next_poll
+        )
         logger.warning(
             "feed failed: source=%s url=%s reason=%s", self.context.source.name, url, reason
         )
         self.context.progress()
 
     # -- article pages --------------------------------------------------------------------
-    def parse_article(
-        self, response: Response, url: str, entry: FeedEntry, feed_id: int
-    ) -> Iterator[ArticleRecord]:
-        self.context.counters.pages_fetched += 1
-        if not isinstance(response, TextResponse):
-            self._page_error(response.url, "not an HTML page")
+    async def parse_article(
+        self,
+        response: Response,
+        url: str,
+        entry: FeedEntry,
+        feed_id: int,
+        url_id: str | None,
+    ) -> AsyncIterator[ArticleRecord]:
+        context = self.context
+        context.counters.pages_fetched += 1
+        content_type = (response.headers.get("Content-Type") or b"").decode("latin-1") or None
+        if content_type and not _is_html(content_type):
+            self._page_error(response.url, f"not an HTML page ({content_type})", feed_id)
             return
-        page = extract_article(response.text, response.url)
-        text, html = page.text, page.html
-        if not text and entry.content_html:
-            # The page gave nothing usable (paywall, script-only page): the feed's own
-            # content is the best copy of the article there is.
-            html = clean_html(entry.content_html)
-            text = _html_text(html)
-        if not text:
-            self._page_error(response.url, "no article text found on the page")
+        page: Page = await self.pool.run(
+            process_page,
+            response.body,
+            content_type,
+            response.url,
+            entry.content_html,
+            self.config.dedup.near_duplicates,
+        )
+        if page.keys is None:
+            self._page_error(response.url, "no article text found on the page", feed_id)
             return
-        assert self.context.ids is not None and self.context.run_id is not None
+        assert context.ids is not None and context.run_id is not None
+        extracted = page.extracted
+        page_canonical = _page_canonical(extracted.canonical_url)
         yield ArticleRecord(
-            source_id=self.context.ids.source_id,
+            source_id=context.ids.source_id,
             feed_id=feed_id,
-            run_id=self.context.run_id,
+            run_id=context.run_id,
             url=url,
             original_url=entry.link,
-            page_canonical_url=_page_canonical(page.canonical_url),
+            page_canonical_url=page_canonical,
             guid=entry.guid,
-            title=page.title or entry.title or "",
-            author=page.author or entry.author,
-            language=page.language,
+            url_id=url_id or (context.source.url_id(page_canonical) if page_canonical else None),
+            title=extracted.title or entry.title or "",
+            author=extracted.author or entry.author,
+            language=extracted.language,
             # The feed's timestamp has a time and zone; a page's date often only the day.
-            published_at=entry.published_at or page.published_at,
+            published_at=entry.published_at or extracted.published_at,
             fetched_at=datetime.now(UTC),
-            text=text,
-            html=html,
-            content_hash=content_hash(text),
+            text=page.text,
+            html=page.html,
+            content_hash=page.keys.content_hash,
+            near=page.keys.near,
         )
 
     def page_failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
         self.context.counters.pages_fetched += 1
-        self._page_error(failure.request.url, describe_failure(failure))  # type: ignore[attr-defined]
-
-    def _page_error(self, url: str, reason: str) -> None:
-        self.context.counters.pages_failed += 1
-        self.context.error(f"page {url}: {reason}")
-        logger.warning(
-            "page failed: source=%s url=%s reason=%s", self.context.source.name, url, reason
+        self._page_error(
+            request.url, describe_failure(failure), request.cb_kwargs["feed_id"], failure
         )
-        self.context.progress()
+
+    def _page_error(
+        self, url: str, reason: str, feed_id: int, failure: Failure | None = None
+    ) -> None:
+        context = self.context
+        context.counters.pages_failed += 1
+        context.error(f"page {url}: {reason}")
+        if failure is not None and is_transient(failure):
+            # The feed must be read in full next time, or this page is never retried.
+            context.revisit_feeds.add(feed_id)
+        logger.warning("page failed: source=%s url=%s reason=%s", context.source.name, url, reason)
+        context.progress()
 
     def closed(self, reason: str) -> None:
         self.context.close(reason)
-        if self._owns_db:
-            self.context.db.dispose()
+        for owned in self._owned:
+            if isinstance(owned, Pool):
+                owned.shutdown()
+            else:
+                owned.dispose()
+
+
+def _conditional_headers(state: FeedState) -> dict[str, str]:
+    headers = {}
+    if state.etag:
+        headers["If-None-Match"] = state.etag
+    if state.last_modified:
+        headers["If-Modified-Since"] = state.last_modified
+    return headers
+
+
+def _validators(response: Response) -> FeedState:
+    def header(name: str) -> str | None:
+        value = response.headers.get(name)
+        return value.decode("latin-1").strip() or None if value else None
+
+    return FeedState(header("ETag"), header("Last-Modified"))
+
+
+def _next_poll_bound(response: Response | None, ttl_seconds: int | None) -> datetime | None:
+    """The earliest time the server wants to be polled again, if it said (TTL, max-age,
+    Retry-After); capped so that a feed cannot silence itself for more than a day."""
+    if response is None:
+        return None
+    seconds = [float(ttl_seconds)] if ttl_seconds else []
+    cache_control = (response.headers.get("Cache-Control") or b"").decode("latin-1")
+    if match := _MAX_AGE.search(cache_control):
+        seconds.append(float(match.group(1)))
+    if response.status in (429, 503):
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        if retry_after is not None:
+            seconds.append(retry_after)
+    if not seconds or max(seconds) <= 0:
+        return None
+    delay = min(timedelta(seconds=max(seconds)), MAX_POLL_DELAY)
+    return datetime.now(UTC) + delay
+
+
+def _guids_identify(entries: list[FeedEntry]) -> bool:
+    """False when one GUID is given to entries with different links (a broken feed)."""
+    links_by_guid: dict[str, str] = {}
+    for entry in entries:
+        if entry.guid and links_by_guid.setdefault(entry.guid, entry.link) != entry.link:
+            return False
+    return True
+
+
+def _without_guid(entry: FeedEntry) -> FeedEntry:
+    return replace(entry, guid=None)
+
+
+def _is_html(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in ("text/html", "application/xhtml+xml", "text/plain", "") or media.endswith(
+        "+xml"
+    )
 
 
 def _page_canonical(url: str | None) -> str | None:
@@ -210,14 +369,3 @@ def _page_canonical(url: str | None) -> str | None:
     except BadURL:
         return None
     return None if urlsplit(canonical).path in ("", "/") else canonical
-
-
-def _html_text(html: str) -> str:
-    from lxml import html as lxml_html
-
-    if not html.strip():
-        return ""
-    root = lxml_html.fragment_fromstring(html, create_parent="div")
-    blocks = [" ".join(p.text_content().split()) for p in root.iter("p", "li", "h2", "h3")]
-    text = "\n".join(b for b in blocks if b)
-    return text or " ".join(root.text_content().split())

@@ -1,0 +1,144 @@
+"""CPU-bound page work (decoding, extraction, dedup keys) in a process pool.
+
+Scrapy runs on one thread; trafilatura takes 2-4 ms for a typical page and up to ~70 ms for
+a large one. Run inline, extraction would cap a crawl at one core; in a pool sized to the
+machine, the reactor thread keeps downloading while the other cores extract. Everything
+sent to the pool lives in this importable module (a pool cannot run ``__main__`` code).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from lxml import html as lxml_html
+from w3lib.encoding import html_to_unicode
+
+from crawler.extract import Extracted, extract_article
+from crawler.feeds import ParsedFeed, parse_feed
+from crawler.fingerprints import TextKeys, text_keys
+from storage.sanitize import clean_html
+
+logger = logging.getLogger(__name__)
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Page:
+    """An article page after extraction, with its dedup keys."""
+
+    extracted: Extracted
+    text: str
+    html: str
+    keys: TextKeys | None  # None when the page has no text
+    from_feed: bool = False  # the body came from the feed entry, not the page
+
+
+def process_page(
+    body: bytes,
+    content_type: str | None,
+    url: str,
+    feed_html: str | None = None,
+    near_keys: bool = True,
+) -> Page:
+    """Decode (HTTP header, BOM, then ``<meta charset>``, like Scrapy), extract, compute keys.
+
+    A page with no extractable text falls back to the feed entry's own content.
+    """
+    _, html = html_to_unicode(content_type, body)
+    extracted = extract_article(html, url)
+    text, body_html, from_feed = extracted.text, extracted.html, False
+    if not text and feed_html:
+        body_html = clean_html(feed_html)
+        text, from_feed = html_text(body_html), True
+    if not text:
+        return Page(extracted, "", "", None)
+    keys = text_keys(text)
+    if not near_keys:
+        keys = TextKeys(keys.content_hash, None)
+    return Page(extracted, text, body_html, keys, from_feed)
+
+
+def process_pages(jobs: list[tuple[bytes, str | None, str, str | None, bool]]) -> list[Page]:
+    """Several pages per pool call: fewer round trips between processes."""
+    return [process_page(*job) for job in jobs]
+
+
+def process_feed(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
+    return parse_feed(body, url, content_type)
+
+
+def html_text(fragment: str) -> str:
+    """Block-level text of an HTML fragment, one paragraph per line."""
+    if not fragment.strip():
+        return ""
+    root = lxml_html.fragment_fromstring(fragment, create_parent="div")
+    blocks = [" ".join(p.text_content().split()) for p in root.iter("p", "li", "h2", "h3")]
+    text = "\n".join(b for b in blocks if b)
+    return text or " ".join(root.text_content().split())
+
+
+class Pool:
+    """A process pool for page work, or inline execution when ``processes`` is 0.
+
+    The pool starts only once a crawl has asked for ``START_AFTER`` pages (a small crawl is
+    over before workers would have finished importing), and in a background thread, since
+    starting forkserver workers blocks for a second or two. Until they are up, work runs
+    inline; then it moves to the pool.
+    """
+
+    START_AFTER = 40
+
+    def __init__(self, processes: int | None) -> None:
+        self.processes = (os.cpu_count() or 1) if processes is None else processes
+        self._executor: Executor | None = None
+        self._warming: list[Future[int]] = []
+        self._starter: threading.Thread | None = None
+        self._demand = 0
+
+    def expect(self, pages: int) -> None:
+        """Pages about to be processed: start the pool when there are enough of them."""
+        self._demand += pages
+        if self._demand >= self.START_AFTER:
+            self.start()
+
+    def start(self) -> None:
+        """Start the workers in the background (idempotent)."""
+        if self.processes == 0 or self._starter is not None:
+            return
+        self._starter = threading.Thread(target=self._start, name="pool-start", daemon=True)
+        self._starter.start()
+
+    def _start(self) -> None:
+        # forkserver: forking a process that runs a reactor and threads is unsafe.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["crawler.workers"])
+        executor = ProcessPoolExecutor(self.processes, mp_context=context)
+        self._warming = [executor.submit(os.getpid) for _ in range(self.processes)]
+        self._executor = executor
+
+    @property
+    def ready(self) -> bool:
+        return self._executor is not None and all(f.done() for f in self._warming)
+
+    async def run(self, function: Callable[..., R], *args: Any) -> R:
+        """``function(*args)`` in a worker process once the pool is up, else inline."""
+        if not self.ready:
+            return function(*args)
+        assert self._executor is not None
+        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    def shutdown(self) -> None:
+        if self._starter is not None:
+            self._starter.join()
+            self._starter = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
