@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -68,9 +69,55 @@ def parse_interval(text: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
+def _check_css(value: str) -> str:
+    from cssselect import SelectorError
+    from lxml.cssselect import CSSSelector
+
+    try:
+        CSSSelector(value)
+    except SelectorError as exc:
+        raise ValueError(f"{value!r} is not a CSS selector: {exc}") from None
+    return value
+
+
+CssSelector = Annotated[str, AfterValidator(_check_css)]
+HttpUrl = Annotated[str, AfterValidator(lambda url: _check_http(url))]
+
+
+def _check_http(url: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise ValueError(f"{url!r} is not an http(s) URL")
+    return url
+
+
+class ListingConfig(_Strict):
+    """A page listing article links, for outlets without a usable feed."""
+
+    url: HttpUrl
+    links: CssSelector  # article links (an <a>, or elements containing one)
+    next: CssSelector | None = None  # the link to the next listing page
+    max_pages: Annotated[int, Field(ge=1, le=1000)] = 20
+
+
+class ExtractRules(_Strict):
+    """Per-source CSS selectors for sites where generic extraction picks the wrong block."""
+
+    title: CssSelector | None = None
+    body: CssSelector | None = None
+    date: CssSelector | None = None
+    author: CssSelector | None = None
+    remove: list[CssSelector] = Field(default_factory=list)  # dropped before extraction
+
+
 class SourceConfig(_Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
-    feeds: list[str] = Field(default_factory=list)
+    feeds: list[HttpUrl] = Field(default_factory=list)
+    # News sitemaps or sitemap indexes (gzipped too), or a robots.txt naming them.
+    sitemaps: list[HttpUrl] = Field(default_factory=list)
+    listings: list[ListingConfig] = Field(default_factory=list)
+    # Sitemap entries older than this (by lastmod or news:publication_date) are not followed.
+    max_age: str = "2d"
+    extract: ExtractRules | None = None
     interval: str | None = None
     cron: str | None = None
     # A regex whose first group is the article's id in its URL: two URLs with the same id are
@@ -96,15 +143,7 @@ class SourceConfig(_Strict):
         match = re.search(self.url_id_pattern, url)
         return match.group(1) if match and match.group(1) else None
 
-    @field_validator("feeds")
-    @classmethod
-    def _feeds_are_http(cls, feeds: list[str]) -> list[str]:
-        for url in feeds:
-            if not re.match(r"^https?://[^/\s]+", url):
-                raise ValueError(f"{url!r} is not an http(s) URL")
-        return feeds
-
-    @field_validator("interval")
+    @field_validator("interval", "max_age")
     @classmethod
     def _interval_parses(cls, value: str | None) -> str | None:
         if value is not None:
@@ -127,9 +166,13 @@ class SourceConfig(_Strict):
     def _one_schedule(self) -> SourceConfig:
         if self.interval is not None and self.cron is not None:
             raise ValueError("set either interval or cron, not both")
-        if not self.feeds:
-            raise ValueError("a source needs at least one feed")
+        if not (self.feeds or self.sitemaps or self.listings):
+            raise ValueError("a source needs at least one of feeds, sitemaps or listings")
         return self
+
+    @property
+    def max_age_delta(self) -> timedelta:
+        return parse_interval(self.max_age)
 
     @property
     def interval_delta(self) -> timedelta | None:
@@ -244,10 +287,11 @@ def _location(loc: tuple[int | str, ...], raw: dict[str, Any]) -> str:
     node: Any = raw
     for item in loc:
         if isinstance(item, int):
-            name = node[item].get("name") if isinstance(node, list) else None
+            element = node[item] if isinstance(node, list) and item < len(node) else None
+            name = element.get("name") if isinstance(element, dict) else None
             label = f"[{item}]" + (f" ({name})" if isinstance(name, str) else "")
             parts[-1] = parts[-1] + label if parts else label
-            node = node[item] if isinstance(node, list) and item < len(node) else None
+            node = element
         else:
             parts.append(str(item))
             node = node.get(item) if isinstance(node, dict) else None

@@ -13,14 +13,22 @@ import re
 from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+from html import escape
 from urllib.parse import urljoin
 
+from htmldate import find_date
 from lxml import etree
+from lxml import html as lxml_html
+from lxml.cssselect import CSSSelector
+from lxml.html import HtmlElement
 from trafilatura import bare_extraction
 from trafilatura.htmlprocessing import convert_to_html
 from trafilatura.utils import load_html
 from trafilatura.xml import xmltotxt
 
+from crawler.config import ExtractRules
 from storage.sanitize import clean_html
 
 logger = logging.getLogger(__name__)
@@ -35,6 +43,8 @@ _CONTENT_LANGUAGE = re.compile(
     re.I,
 )
 _BASE_HREF = re.compile(r"<base\b[^>]*\bhref\s*=\s*[\"']([^\"']+)[\"']", re.I)
+_CANONICAL_LINK = etree.XPath('//head/link[@rel="canonical"]/@href')
+_OG_URL = etree.XPath('//head/meta[@property="og:url"]/@content')
 _SITE_CHROME = etree.XPath("//nav|//footer|//aside|//form|//body/header")
 # xmltotxt drops every character str.isprintable() rejects, among them ZERO WIDTH NON-JOINER
 # (U+200C, the Persian half-space inside words such as "mi<ZWNJ>konad": without it the word is
@@ -56,9 +66,11 @@ class Extracted:
     canonical_url: str | None
 
 
-def extract_article(html: str, url: str) -> Extracted:
+def extract_article(html: str, url: str, rules: ExtractRules | None = None) -> Extracted:
     """Extract the article in ``html`` (already decoded) fetched from ``url``.
 
+    ``rules`` (a source's ``[sources.extract]``) remove elements first, and their ``title``,
+    ``body``, ``date`` and ``author`` selectors, where they match, win over trafilatura.
     Never raises for bad HTML: an unusable page gives an :class:`Extracted` with empty text.
     """
     head = html[:_HEAD_BYTES]
@@ -68,6 +80,8 @@ def extract_article(html: str, url: str) -> Extracted:
         tree = load_html(html)
         if tree is None:
             return Extracted(None, "", "", None, None, language, None)
+        canonical = _page_canonical(tree)
+        overrides = _apply_rules(tree, rules, base) if rules else _Overrides()
         # Site chrome goes before any work: trafilatura drops it from the body anyway, but
         # its metadata pass would first scan every footer link (a third of the time).
         for element in _SITE_CHROME(tree):
@@ -84,27 +98,114 @@ def extract_article(html: str, url: str) -> Extracted:
             date_extraction_params={"outputformat": _DATE_FORMAT, "original_date": True},
         )
     except (ValueError, TypeError, etree.LxmlError):
-        document = None
-    if document is None or isinstance(document, dict) or document.body is None:
         return Extracted(None, "", "", None, None, language, None)
-    title = (document.title or "").strip() or None
-    # Only the extracted body's links are made absolute: doing the whole page (nav, footer)
-    # took a third of the extraction time on a typical news page.
-    _absolutize(document.body, base)
-    _drop_leading_title(document.body, title)
-    text = _plain_text(document.body)
-    body_html = etree.tostring(convert_to_html(deepcopy(document.body)), encoding="unicode")
-    # trafilatura's url is the page's rel=canonical (or og:url), else the url it was given.
-    canonical = document.url if document.url and document.url != url else None
+    if isinstance(document, dict):  # pragma: no cover - only with as_dict=True
+        document = None
+    found_title = (document.title or "").strip() if document else ""
+    found_author = (document.author or "").strip() if document else ""
+    title = overrides.title or found_title or None
+    text = body_html = ""
+    if overrides.body_html is not None:
+        body_html, text = overrides.body_html, html_text(overrides.body_html)
+    elif document is not None and document.body is not None:
+        # Only the extracted body's links are made absolute: doing the whole page (nav,
+        # footer) took a third of the extraction time on a typical news page.
+        _absolutize(document.body, base)
+        _drop_leading_title(document.body, title)
+        text = _plain_text(document.body)
+        converted = convert_to_html(deepcopy(document.body))
+        body_html = clean_html(etree.tostring(converted, encoding="unicode"))
     return Extracted(
         title=title,
         text=text,
-        html=clean_html(body_html),
-        published_at=_parse_date(document.date),
-        author=(document.author or "").strip() or None,
+        html=body_html,
+        published_at=overrides.date or (_parse_date(document.date) if document else None),
+        author=overrides.author or found_author or None,
         language=language,
         canonical_url=urljoin(url, canonical) if canonical else None,
     )
+
+
+@dataclass(frozen=True)
+class _Overrides:
+    title: str | None = None
+    body_html: str | None = None
+    date: datetime | None = None
+    author: str | None = None
+
+
+def _apply_rules(tree: HtmlElement, rules: ExtractRules, base: str) -> _Overrides:
+    """Drop ``remove`` matches from ``tree``; read what the other selectors match."""
+    for selector in rules.remove:
+        for element in _css(selector)(tree):
+            element.drop_tree()
+    body_html = None
+    if rules.body and (blocks := _css(rules.body)(tree)):
+        parts = []
+        for block in blocks:
+            block = deepcopy(block)
+            block.make_links_absolute(base)
+            parts.append(lxml_html.tostring(block, encoding="unicode"))
+        body_html = clean_html("".join(parts))
+    return _Overrides(
+        title=_selected_text(tree, rules.title),
+        body_html=body_html,
+        date=_selected_date(tree, rules.date),
+        author=_selected_text(tree, rules.author),
+    )
+
+
+@lru_cache(maxsize=256)
+def _css(selector: str) -> CSSSelector:
+    return CSSSelector(selector, translator="html")
+
+
+def _selected_text(tree: HtmlElement, selector: str | None) -> str | None:
+    if not selector:
+        return None
+    for element in _css(selector)(tree):
+        text = " ".join(element.text_content().split())
+        if text:
+            return text
+    return None
+
+
+def _selected_date(tree: HtmlElement, selector: str | None) -> datetime | None:
+    """The date in the first match: its datetime/content attribute, or its text."""
+    if not selector:
+        return None
+    for element in _css(selector)(tree):
+        for value in (element.get("datetime"), element.get("content"), element.text_content()):
+            if value and (parsed := _parse_any_date(value.strip())):
+                return parsed
+    return None
+
+
+def _parse_any_date(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        pass
+    found = find_date(f"<html><body><p>{escape(value)}</p></body></html>", outputformat="%Y-%m-%d")
+    return _parse_date(found) if found else None
+
+
+def html_text(fragment: str) -> str:
+    """Block-level text of an HTML fragment, one paragraph per line."""
+    if not fragment.strip():
+        return ""
+    root = lxml_html.fragment_fromstring(fragment, create_parent="div")
+    blocks = [
+        " ".join(block.text_content().split())
+        for block in root.iter("p", "li", "h2", "h3", "h4", "blockquote")
+    ]
+    text = "\n".join(b for b in blocks if b)
+    return text or " ".join(root.text_content().split())
 
 
 def _base_url(head: str, url: str) -> str:
@@ -163,6 +264,15 @@ def _collapse_spaces(element: etree._Element) -> None:
         _collapse_spaces(child)
         if child.tail:
             child.tail = _SPACES.sub(" ", child.tail)
+
+
+def _page_canonical(tree: HtmlElement) -> str | None:
+    """The page's own ``<link rel=canonical>``, else its ``og:url``."""
+    for found in (_CANONICAL_LINK(tree), _OG_URL(tree)):
+        values = [str(v).strip() for v in found if str(v).strip()]
+        if values:
+            return values[0]
+    return None
 
 
 def _language(head: str) -> str | None:

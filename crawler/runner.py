@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from scrapy.crawler import AsyncCrawlerRunner
 from scrapy.settings import Settings
@@ -23,11 +23,13 @@ from crawler import settings as default_settings
 from crawler.config import Config, SourceConfig
 from crawler.runs import CrawlOptions, ProgressCallback, SourceResult
 from crawler.spiders.feeds import FeedSpider
+from crawler.spiders.page import FetchedPage, PageSpider
 from crawler.workers import Pool
 from storage.db import Database
 from storage.repository import RunCounters, ensure_source, source_health
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def fetch_settings(config: Config) -> dict[str, Any]:
@@ -186,20 +188,46 @@ def run_crawls(
     The first SIGINT/SIGTERM closes the crawls gracefully (their runs are recorded as
     interrupted); a second one stops at once.
     """
+    crawls = Crawls.create(config, db)
+    try:
+        return run_in_reactor(
+            crawl_sources(crawls, sources, options=options, on_progress=on_progress),
+            on_first_signal=crawls.runner.stop,
+        )
+    finally:
+        crawls.close()
+
+
+def fetch_page(config: Config, url: str) -> FetchedPage:
+    """Blocking: download one page the way a crawl would (robots.txt, network guard, limits)."""
+    runner = AsyncCrawlerRunner(scrapy_settings(config))
+    fetched: list[FetchedPage] = []
+
+    async def main() -> FetchedPage:
+        await runner.crawl(PageSpider, url=url, into=fetched)
+        if not fetched:
+            raise RuntimeError(f"{url}: nothing was downloaded")
+        return fetched[0]
+
+    return run_in_reactor(main(), on_first_signal=runner.stop)
+
+
+def run_in_reactor(work: Coroutine[Any, Any, T], on_first_signal: Callable[[], Any]) -> T:
+    """Run ``work`` on the asyncio reactor until it completes, and return its result.
+
+    The first SIGINT/SIGTERM calls ``on_first_signal`` (close gracefully); a second one stops
+    the reactor at once.
+    """
     install_reactor(default_settings.TWISTED_REACTOR)
     from twisted.internet import reactor as installed_reactor
     from twisted.internet.defer import Deferred
     from twisted.python.failure import Failure
 
     reactor: Any = installed_reactor
-
-    crawls = Crawls.create(config, db)
     outcome: dict[str, Any] = {}
 
     async def main() -> None:
-        outcome["results"] = await crawl_sources(
-            crawls, sources, options=options, on_progress=on_progress
-        )
+        outcome["result"] = await work
 
     def finish(result: object) -> None:
         outcome["final"] = result
@@ -215,7 +243,7 @@ def run_crawls(
         stops += 1
         if stops == 1:
             logger.warning("%s received: closing crawls", signal.Signals(signum).name)
-            reactor.callFromThread(lambda: asyncio.ensure_future(crawls.runner.stop()))
+            reactor.callFromThread(lambda: asyncio.ensure_future(on_first_signal()))
         else:
             reactor.callFromThread(reactor.stop)
 
@@ -224,13 +252,12 @@ def run_crawls(
         reactor.callWhenRunning(start)
         reactor.run(installSignalHandlers=False)
     finally:
-        crawls.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     final = outcome.get("final")
     if isinstance(final, Failure):
         final.raiseException()
-    if "results" not in outcome:
-        raise RuntimeError("crawl stopped before it finished")
-    results: list[SourceResult] = outcome["results"]
-    return results
+    if "result" not in outcome:
+        raise RuntimeError("stopped before the work finished")
+    result: T = outcome["result"]
+    return result

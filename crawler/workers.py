@@ -18,10 +18,10 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from lxml import html as lxml_html
 from w3lib.encoding import html_to_unicode
 
-from crawler.extract import Extracted, extract_article
+from crawler.config import ExtractRules
+from crawler.extract import Extracted, extract_article, html_text
 from crawler.feeds import ParsedFeed, parse_feed
 from crawler.fingerprints import TextKeys, text_keys
 from storage.sanitize import clean_html
@@ -47,13 +47,14 @@ def process_page(
     url: str,
     feed_html: str | None = None,
     near_keys: bool = True,
+    rules: ExtractRules | None = None,
 ) -> Page:
     """Decode (HTTP header, BOM, then ``<meta charset>``, like Scrapy), extract, compute keys.
 
     A page with no extractable text falls back to the feed entry's own content.
     """
     _, html = html_to_unicode(content_type, body)
-    extracted = extract_article(html, url)
+    extracted = extract_article(html, url, rules)
     text, body_html, from_feed = extracted.text, extracted.html, False
     if not text and feed_html:
         body_html = clean_html(feed_html)
@@ -66,23 +67,8 @@ def process_page(
     return Page(extracted, text, body_html, keys, from_feed)
 
 
-def process_pages(jobs: list[tuple[bytes, str | None, str, str | None, bool]]) -> list[Page]:
-    """Several pages per pool call: fewer round trips between processes."""
-    return [process_page(*job) for job in jobs]
-
-
 def process_feed(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
     return parse_feed(body, url, content_type)
-
-
-def html_text(fragment: str) -> str:
-    """Block-level text of an HTML fragment, one paragraph per line."""
-    if not fragment.strip():
-        return ""
-    root = lxml_html.fragment_fromstring(fragment, create_parent="div")
-    blocks = [" ".join(p.text_content().split()) for p in root.iter("p", "li", "h2", "h3")]
-    text = "\n".join(b for b in blocks if b)
-    return text or " ".join(root.text_content().split())
 
 
 class Pool:

@@ -23,7 +23,14 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from crawler.config import Config, ConfigError, SourceConfig, load_config, parse_interval
+from crawler.config import (
+    Config,
+    ConfigError,
+    SourceConfig,
+    load_config,
+    parse_interval,
+    resolve_config_path,
+)
 from crawler.runs import CrawlOptions, SourceResult
 from scheduler import __version__
 from scheduler.logs import LEVELS, setup_logging
@@ -50,6 +57,12 @@ class State:
         if self._config is None:
             self._config = load_config(self.config_path)
         return self._config
+
+    def config_or_defaults(self) -> Config:
+        """The config file if one was named or exists; else built-in defaults."""
+        if self.config_path or resolve_config_path(None).exists():
+            return self.config
+        return Config()
 
     def database(self, *, create: bool = True) -> Database:
         return open_database(self.config.database.url, create=create)
@@ -321,6 +334,62 @@ def _output(path: Path | None) -> Iterator[TextIO]:
         raise
 
 
+# -- extract --------------------------------------------------------------------------------
+@cli.command()
+@click.argument("target", metavar="URL|FILE")
+@click.option("--source", default=None, help="Apply this source's [sources.extract] rules.")
+@click.option("--url", "page_url", default=None, help="For a FILE: the address it came from.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_obj
+@user_errors
+def extract(
+    state: State, target: str, source: str | None, page_url: str | None, as_json: bool
+) -> None:
+    """Show what the page pipeline makes of one page (with a source's rules): the tool for
+    writing and checking a site's extraction rules."""
+    from crawler.workers import process_page
+
+    config = state.config_or_defaults()
+    rules = config.source(source).extract if source else None
+    if target.startswith(("http://", "https://")):
+        from crawler.runner import fetch_page
+
+        fetched = fetch_page(config, target)
+        if fetched.error or fetched.status is None or fetched.status >= 400:
+            reason = fetched.error or f"HTTP {fetched.status}"
+            click.echo(f"newsrelay: error: cannot fetch {target}: {reason}", err=True)
+            sys.exit(1)
+        body, content_type, url = fetched.body, fetched.content_type, fetched.url
+    else:
+        path = Path(target)
+        try:
+            body = path.read_bytes()
+        except OSError as exc:
+            raise click.BadParameter(f"cannot read {target}: {exc.strerror}") from None
+        content_type, url = None, page_url or path.resolve().as_uri()
+    page = process_page(body, content_type, url, None, False, rules)
+    e = page.extracted
+    fields = {
+        "url": url,
+        "title": e.title,
+        "published": e.published_at.isoformat() if e.published_at else None,
+        "author": e.author,
+        "language": e.language,
+        "canonical_url": e.canonical_url,
+        "text": page.text,
+    }
+    if as_json:
+        click.echo(json.dumps({**fields, "html": page.html}, ensure_ascii=False, indent=2))
+        return
+    for key, value in fields.items():
+        if key != "text":
+            click.echo(f"{key}: {value if value is not None else '-'}")
+    click.echo("")
+    click.echo(page.text or "(no article text found)")
+    if not page.text:
+        sys.exit(1)
+
+
 # -- sources, config, db --------------------------------------------------------------------
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -335,10 +404,15 @@ def sources(state: State, as_json: bool) -> None:
     table = Table(title=f"sources in {config.path}")
     table.add_column("name")
     table.add_column("schedule")
-    table.add_column("feeds", overflow="fold")
+    table.add_column("feeds, sitemaps, listings", overflow="fold")
     for s in config.sources:
         schedule = f"every {s.interval}" if s.interval else (f"cron {s.cron}" if s.cron else "-")
-        table.add_row(s.name, schedule, "\n".join(s.feeds))
+        starts = (
+            [f"feed {url}" for url in s.feeds]
+            + [f"sitemap {url}" for url in s.sitemaps]
+            + [f"listing {listing.url}" for listing in s.listings]
+        )
+        table.add_row(s.name, schedule, "\n".join(starts))
     Console().print(table)
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import uuid
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,28 +50,40 @@ def _postgres_problem() -> str | None:
         return f"PostgreSQL at {POSTGRES_URL} unreachable: {str(exc).strip().splitlines()[0]}"
 
 
-def reset_postgres() -> None:
-    """Drop everything newsrelay created, so each test starts from an empty database."""
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A URL to a new, empty schema of the test database, dropped afterwards.
+
+    Each test gets its own schema (through ``search_path``), so test runs that share the
+    server, or a test's own newsrelay subprocesses, never see each other's tables.
+    """
     import psycopg
 
     dsn = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    schema = f"newsrelay_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("DROP SCHEMA public CASCADE")
-        conn.execute("CREATE SCHEMA public")
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A URL to an empty database: a fresh SQLite file, or the reset PostgreSQL test database."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty database: a fresh SQLite file, or a fresh PostgreSQL schema."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'newsrelay.db'}"
+        yield f"sqlite:///{tmp_path / 'newsrelay.db'}"
+        return
     problem = _postgres_problem()
     if problem:
         if IN_CI:
             pytest.fail(f"CI=true but {problem}")
         pytest.skip(problem)
-    reset_postgres()
-    return POSTGRES_URL
+    with postgres_schema() as url:
+        yield url
 
 
 @dataclass

@@ -1,10 +1,13 @@
-"""The feed spider: a source's RSS/Atom feeds -> its new article pages -> ArticleRecords."""
+"""The source spider (``feeds``): a source's RSS/Atom feeds, news sitemaps and listing pages
+-> its new article pages -> ArticleRecords. All three ways share one page pipeline and one
+dedup, and a source may mix them.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
@@ -21,6 +24,7 @@ from crawler.failures import describe_failure, is_transient
 from crawler.feeds import FeedEntry, ParsedFeed
 from crawler.middlewares import retry_after_seconds
 from crawler.runs import CrawlContext, CrawlOptions, ProgressCallback
+from crawler.sitemaps import parse_sitemap
 from crawler.urls import BadURL, canonical_url
 from crawler.workers import Page, Pool, process_feed, process_page
 from storage.db import Database, StorageError, open_database
@@ -43,6 +47,8 @@ MAX_POLL_DELAY = timedelta(hours=24)
 
 class FeedSpider(scrapy.Spider):
     """Crawl one configured source: ``scrapy crawl feeds -a source=NAME``."""
+
+    MAX_SITEMAP_DEPTH = 3  # robots.txt -> index -> index -> urlset
 
     name = "feeds"
 
@@ -119,6 +125,16 @@ class FeedSpider(scrapy.Spider):
                 meta={"handle_httpstatus_list": [304]},
                 dont_filter=True,
             )
+        for url in source.sitemaps:
+            yield self._sitemap_request(url, depth=0)
+        for index, listing in enumerate(source.listings):
+            yield scrapy.Request(
+                listing.url,
+                callback=self.parse_listing,
+                errback=self.start_point_failed,
+                cb_kwargs={"listing": index, "page": 1},
+                dont_filter=True,
+            )
         context.progress()
 
     async def parse_feed(self, response: Response, feed_id: int) -> AsyncIterator[scrapy.Request]:
@@ -145,28 +161,31 @@ class FeedSpider(scrapy.Spider):
             validators=_validators(response),
             next_poll_after=_next_poll_bound(response, parsed.ttl_seconds),
         )
-        for request in self._new_entries(parsed, response.url, feed_id):
+        entries = parsed.entries
+        if not _guids_identify(entries):
+            # A feed giving one GUID to different links: its GUIDs identify nothing.
+            entries = [replace(entry, guid=None) for entry in entries]
+        for request in self._new_entries(entries, response.url, feed_id):
             yield request
         context.progress()
 
-    def _new_entries(self, parsed: ParsedFeed, feed_url: str, feed_id: int) -> list[scrapy.Request]:
+    def _new_entries(
+        self, entries: list[FeedEntry], origin: str, feed_id: int | None
+    ) -> list[scrapy.Request]:
         """Requests for the entries not stored yet (by address, GUID or URL id)."""
         context, source = self.context, self.context.source
         assert context.ids is not None
         source_id = context.ids.source_id
         wanted: dict[str, tuple[FeedEntry, str | None]] = {}
-        for entry in parsed.entries:
+        for entry in entries:
             try:
                 url = canonical_url(entry.link)
             except BadURL as exc:
                 context.counters.pages_failed += 1
-                context.error(f"{feed_url}: {exc}")
+                context.error(f"{origin}: {exc}")
                 logger.warning("skipped entry: source=%s reason=%s", source.name, exc)
                 continue
             wanted.setdefault(url, (entry, source.url_id(url)))
-        if not _guids_identify(parsed.entries):
-            # A feed giving one GUID to different links: its GUIDs identify nothing.
-            wanted = {url: (_without_guid(e), uid) for url, (e, uid) in wanted.items()}
         if context.options.refetch:
             known: set[str] = set()
         else:
@@ -222,13 +241,83 @@ class FeedSpider(scrapy.Spider):
         )
         self.context.progress()
 
+    # -- sitemaps and listing pages -------------------------------------------------------
+    def _sitemap_request(self, url: str, depth: int) -> scrapy.Request:
+        return scrapy.Request(
+            url,
+            callback=self.parse_sitemap,
+            errback=self.start_point_failed,
+            cb_kwargs={"depth": depth},
+            dont_filter=True,
+        )
+
+    def parse_sitemap(self, response: Response, depth: int) -> Iterator[scrapy.Request]:
+        context, source = self.context, self.context.source
+        limit = self.crawler.settings.getint("DOWNLOAD_MAXSIZE") or 50 * 1024 * 1024
+        sitemap = parse_sitemap(response.body, response.url, limit)
+        if sitemap.error:
+            self._start_point_error(response.url, sitemap.error)
+            return
+        context.counters.feeds_fetched += 1
+        cutoff = datetime.now(UTC) - source.max_age_delta
+        fresh = [e for e in sitemap.entries if e.published_at is None or e.published_at >= cutoff]
+        if sitemap.kind in ("sitemapindex", "robots"):
+            if depth >= self.MAX_SITEMAP_DEPTH:
+                self._start_point_error(response.url, "sitemaps nested too deep")
+                return
+            for entry in fresh:
+                yield self._sitemap_request(entry.loc, depth + 1)
+            return
+        context.counters.entries_seen += len(fresh)
+        entries = [FeedEntry(e.loc, None, e.title, e.published_at) for e in fresh]
+        yield from self._new_entries(entries, response.url, None)
+        context.progress()
+
+    def parse_listing(
+        self, response: Response, listing: int, page: int
+    ) -> Iterator[scrapy.Request]:
+        context = self.context
+        rules = context.source.listings[listing]
+        context.counters.feeds_fetched += 1
+        links = []
+        for element in response.css(rules.links):
+            hrefs = element.xpath("self::a/@href").getall() or element.css("a::attr(href)").getall()
+            links += [response.urljoin(href.strip()) for href in hrefs if href.strip()]
+        context.counters.entries_seen += len(links)
+        requests = self._new_entries([FeedEntry(link) for link in links], response.url, None)
+        yield from requests
+        # Stop early: a page that brings nothing new means the rest is older still.
+        if not requests or page >= rules.max_pages or not rules.next:
+            return
+        next_href = response.css(rules.next).xpath("(self::a/@href | .//a/@href)").get()
+        if next_href:
+            yield scrapy.Request(
+                response.urljoin(next_href.strip()),
+                callback=self.parse_listing,
+                errback=self.start_point_failed,
+                cb_kwargs={"listing": listing, "page": page + 1},
+            )
+
+    def start_point_failed(self, failure: Failure) -> None:
+        request = failure.request  # type: ignore[attr-defined]
+        self._start_point_error(request.url, describe_failure(failure))
+
+    def _start_point_error(self, url: str, reason: str) -> None:
+        """A sitemap or listing page failed: like a feed, it fails the source's run."""
+        self.context.counters.feeds_failed += 1
+        self.context.error(f"{url}: {reason}")
+        logger.warning(
+            "start page failed: source=%s url=%s reason=%s", self.context.source.name, url, reason
+        )
+        self.context.progress()
+
     # -- article pages --------------------------------------------------------------------
     async def parse_article(
         self,
         response: Response,
         url: str,
         entry: FeedEntry,
-        feed_id: int,
+        feed_id: int | None,
         url_id: str | None,
     ) -> AsyncIterator[ArticleRecord]:
         context = self.context
@@ -244,6 +333,7 @@ class FeedSpider(scrapy.Spider):
             response.url,
             entry.content_html,
             self.config.dedup.near_duplicates,
+            context.source.extract,
         )
         if page.keys is None:
             self._page_error(response.url, "no article text found on the page", feed_id)
@@ -280,12 +370,12 @@ class FeedSpider(scrapy.Spider):
         )
 
     def _page_error(
-        self, url: str, reason: str, feed_id: int, failure: Failure | None = None
+        self, url: str, reason: str, feed_id: int | None, failure: Failure | None = None
     ) -> None:
         context = self.context
         context.counters.pages_failed += 1
         context.error(f"page {url}: {reason}")
-        if failure is not None and is_transient(failure):
+        if feed_id is not None and failure is not None and is_transient(failure):
             # The feed must be read in full next time, or this page is never retried.
             context.revisit_feeds.add(feed_id)
         logger.warning("page failed: source=%s url=%s reason=%s", context.source.name, url, reason)
@@ -343,10 +433,6 @@ def _guids_identify(entries: list[FeedEntry]) -> bool:
         if entry.guid and links_by_guid.setdefault(entry.guid, entry.link) != entry.link:
             return False
     return True
-
-
-def _without_guid(entry: FeedEntry) -> FeedEntry:
-    return replace(entry, guid=None)
 
 
 def _is_html(content_type: str) -> bool:
