@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -320,7 +320,7 @@ def _save(session: Session, record: ArticleRecord, near_threshold: float | None)
     if match is not None:
         _add_addresses(session, match, record)
         return match
-    inserted = _insert_ignore(session, Article, [_article_row(record)], None, returning=Article.id)
+    inserted = _insert_ignore(session, Article, [_article_row(record)], None, returning="id")
     if not inserted:
         # Another writer stored the same URL or text since we looked: it wins.
         winner = _find_copy(session, record, None)
@@ -357,21 +357,40 @@ def _save(session: Session, record: ArticleRecord, near_threshold: float | None)
 def _find_copy(
     session: Session, record: ArticleRecord, near_threshold: float | None
 ) -> SaveResult | None:
-    existing = _article_by_address(session, record.addresses())
-    if existing is not None:
-        return SaveResult("duplicate_url", existing)
+    """The stored article ``record`` is a copy of, by the first kind of match that holds.
+
+    The exact kinds are asked in one query (a UNION ALL ranked by kind): one round trip per
+    article instead of four.
+    """
+    urls, articles, keys = ArticleUrl.__table__, Article.__table__, ArticleKey.__table__
+    ranked = [
+        select(literal(0).label("rank"), urls.c.article_id.label("article_id")).where(
+            urls.c.url.in_(record.addresses())
+        )
+    ]
     for kind, key in record.identity_keys():
-        existing = session.scalars(
-            select(ArticleKey.article_id).where(ArticleKey.kind == kind, ArticleKey.key == key)
-        ).first()
-        if existing is not None:
-            return SaveResult("duplicate_guid" if kind == "guid" else "duplicate_url_id", existing)
-    existing = _article_by_hash(session, record.content_hash)
-    if existing is not None:
-        return SaveResult("duplicate_content", existing)
+        rank = 1 if kind == "guid" else 2
+        ranked.append(
+            select(literal(rank), keys.c.article_id).where(keys.c.kind == kind, keys.c.key == key)
+        )
+    ranked.append(
+        select(literal(3), articles.c.id).where(articles.c.content_hash == record.content_hash)
+    )
+    query = union_all(*ranked).order_by("rank").limit(1)
+    match = session.execute(query).first()
+    if match is not None:
+        return SaveResult(_EXACT_KINDS[match.rank], match.article_id)
     if near_threshold is not None and record.near is not None:
         return _near_copy(session, record.near, near_threshold)
     return None
+
+
+_EXACT_KINDS: dict[int, SaveOutcome] = {
+    0: "duplicate_url",
+    1: "duplicate_guid",
+    2: "duplicate_url_id",
+    3: "duplicate_content",
+}
 
 
 def _near_copy(session: Session, near: NearProbe, threshold: float) -> SaveResult | None:
@@ -413,18 +432,6 @@ def _article_row(record: ArticleRecord) -> dict[str, Any]:
     }
 
 
-def _article_by_address(session: Session, urls: Sequence[str]) -> int | None:
-    return session.scalars(
-        select(ArticleUrl.article_id).where(ArticleUrl.url.in_(urls)).limit(1)
-    ).first()
-
-
-def _article_by_hash(session: Session, content_hash: str) -> int | None:
-    return session.scalars(
-        select(Article.id).where(Article.content_hash == content_hash).limit(1)
-    ).first()
-
-
 def _add_addresses(session: Session, match: SaveResult, record: ArticleRecord) -> None:
     rows = [
         {
@@ -445,20 +452,30 @@ def _insert_ignore(
     model: type[Any],
     rows: list[dict[str, Any]],
     conflict_columns: list[str] | None,
-    returning: Any = None,
+    returning: str | None = None,
 ) -> list[Any]:
-    """INSERT ... ON CONFLICT DO NOTHING; return the ``returning`` values of inserted rows."""
+    """INSERT ... ON CONFLICT DO NOTHING; return the ``returning`` column of inserted rows.
+
+    A Core statement on the table, executed with the rows as parameters: compiled once and
+    cached, where an ORM multi-VALUES insert was compiled anew for every article (it was
+    the single largest CPU cost of a crawl).
+    """
+    if not rows:
+        return []
     dialect = session.get_bind().dialect.name
     module: Any = postgresql if dialect == "postgresql" else sqlite
     # Sorted keys keep lock order stable across writers (PostgreSQL deadlocks otherwise).
     if conflict_columns:
         rows = sorted(rows, key=lambda r: tuple(str(r[c]) for c in conflict_columns))
-    statement: Any = module.insert(model).values(rows)
-    statement = statement.on_conflict_do_nothing(index_elements=conflict_columns)
+    table = model.__table__
+    statement: Any = module.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
     if returning is None:
-        session.execute(statement)
+        session.execute(statement, rows)
         return []
-    return list(session.scalars(statement.returning(returning)))
+    statement = statement.returning(table.c[returning])
+    if len(rows) == 1:
+        return list(session.scalars(statement, rows[0]))
+    return list(session.scalars(statement, rows))
 
 
 # -- crawl runs -----------------------------------------------------------------------------
