@@ -60,3 +60,6 @@ NEWSRELAY_CONFIGURED = False
 NEWSRELAY_CONFIG = None
 NEWSRELAY_ALLOW_PRIVATE_NETWORKS = False
 NEWSRELAY_NEAR_THRESHOLD = 0.7  # None turns near-duplicate detection off
+
+# Scrapy 2.19's own downloader ignores CONCURRENT_REQUESTS_PER_DOMAIN under asyncio.
+DOWNLOADER = "crawler.downloader.PerHostLimitedDownloader"

@@ -14,15 +14,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The newest migration in migrations/versions (a test checks it against Alembic's head).
+# Kept here so that opening a database does not import Alembic (a second of start-up).
+SCHEMA_REVISION = "0004"
 # PostgreSQL: serialization_failure, deadlock_detected.
 _RETRYABLE = {"40001", "40P01"}
 T = TypeVar("T")
@@ -96,19 +95,27 @@ class Database:
     # -- schema ---------------------------------------------------------------------------
     def current_revision(self) -> str | None:
         with self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
     def head_revision(self) -> str | None:
+        from alembic.script import ScriptDirectory
+
         return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
 
     def upgrade(self) -> None:
         """Apply every pending Alembic migration."""
+        from alembic import command
+
         config = self._alembic_config()
         with self.engine.begin() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 
-    def _alembic_config(self) -> AlembicConfig:
+    def _alembic_config(self) -> Any:
+        from alembic.config import Config as AlembicConfig
+
         config = AlembicConfig()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
@@ -131,7 +138,7 @@ def open_database(url: str, *, create: bool = True) -> Database:
         db = Database(url)
         if db._is_empty() and create:
             db.upgrade()
-        current, head = db.current_revision(), db.head_revision()
+        current, head = db.current_revision(), SCHEMA_REVISION
     except ArgumentError as exc:
         raise StorageError(f"database url {_safe(url)!r} is not valid: {exc}") from None
     except ModuleNotFoundError as exc:

@@ -1,8 +1,12 @@
 """A real HTTP/1.1 server on loopback that tests and benchmarks point newsrelay at.
 
 Routes are registered up front (``site.add(path, body)``); every request is recorded so a
-test can assert what was fetched and with which headers. Responses carry an ETag and a
+test can assert what was fetched, when and with which headers. Responses carry an ETag and a
 Last-Modified header and answer conditional requests with 304, like a well-behaved outlet.
+
+A route can also misbehave on purpose: answer slowly (``delay``), or answer a sequence of
+statuses first (``statuses=[503]``: one 503, then the route's own status). The site counts
+the requests it is answering at once (``max_in_flight``), to check per-host concurrency.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ class Route:
     headers: dict[str, str] = field(default_factory=dict)
     conditional: bool = True
     gzip: bool = False
+    delay: float = 0.0  # seconds to wait before answering
+    # Answered first, one per request, in order; then ``status`` for good.
+    statuses: list[int] = field(default_factory=list)
 
     @property
     def etag(self) -> str:
@@ -40,6 +47,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     status: int
+    at: float = 0.0  # time.monotonic() when the request arrived
 
 
 class LocalSite:
@@ -51,6 +59,8 @@ class LocalSite:
         self._routes: dict[str, Route] = {}
         self._lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
+        self.in_flight = 0  # requests being answered right now
+        self.max_in_flight = 0  # the most ever answered at once
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -66,12 +76,25 @@ class LocalSite:
         headers: dict[str, str] | None = None,
         conditional: bool = True,
         gzip: bool = False,
+        delay: float = 0.0,
+        statuses: list[int] | None = None,
     ) -> str:
-        """Register ``path`` (with or without a query) and return its absolute URL."""
+        """Register ``path`` (with or without a query) and return its absolute URL.
+
+        ``delay``: seconds to wait before each answer. ``statuses``: statuses answered first,
+        one per request, before ``status`` (a 503 then 200 is ``statuses=[503]``).
+        """
         data = body.encode("utf-8") if isinstance(body, str) else body
         with self._lock:
             self._routes[path] = Route(
-                data, status, content_type, dict(headers or {}), conditional, gzip
+                data,
+                status,
+                content_type,
+                dict(headers or {}),
+                conditional,
+                gzip,
+                delay,
+                list(statuses or []),
             )
         return self.url(path)
 
@@ -81,6 +104,8 @@ class LocalSite:
 
     def url(self, path: str = "/") -> str:
         host, port = self._server.server_address[:2]
+        if isinstance(host, bytes):  # typeshed allows it; AF_INET servers give a str
+            host = host.decode("ascii")
         return f"http://{host}:{port}{path}"
 
     @property
@@ -102,6 +127,20 @@ class LocalSite:
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(request)
+
+    def _status(self, route: Route) -> int:
+        """The status of the next answer of ``route``: the next queued one, else its own."""
+        with self._lock:
+            return route.statuses.pop(0) if route.statuses else route.status
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     # -- life -----------------------------------------------------------------------------
     def start(self) -> LocalSite:
@@ -133,21 +172,21 @@ def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
             self._serve(send_body=True)
 
         def _serve(self, send_body: bool) -> None:
-            route = site._route(self.path)
-            if route is None:
-                route = Route(b"not found", status=404, content_type="text/plain")
-            status, body, headers = route.status, route.body, dict(route.headers)
-            if route.conditional and status == 200:
-                headers.setdefault("ETag", route.etag)
-                headers.setdefault("Last-Modified", _LAST_MODIFIED)
-                if self._not_modified(route, headers):
-                    status, body = 304, b""
-            if route.gzip and body:
-                body = gzip.compress(body, mtime=0)
-                headers["Content-Encoding"] = "gzip"
+            arrived = time.monotonic()
+            # In flight from arrival until the answer starts: once the client has any of the
+            # answer, it may send its next request, which must not count as overlapping.
+            site._enter()
+            try:
+                status, body, headers, route = self._prepare()
+            finally:
+                site._leave()
             site._record(
                 RecordedRequest(
-                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, status
+                    self.command,
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    status,
+                    arrived,
                 )
             )
             self.send_response(status)
@@ -159,6 +198,24 @@ def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             if send_body and body:
                 self.wfile.write(body)
+
+        def _prepare(self) -> tuple[int, bytes, dict[str, str], Route]:
+            """Status, body and headers of the answer, after the route's delay."""
+            route = site._route(self.path)
+            if route is None:
+                route = Route(b"not found", status=404, content_type="text/plain")
+            status, body, headers = site._status(route), route.body, dict(route.headers)
+            if route.conditional and status == 200:
+                headers.setdefault("ETag", route.etag)
+                headers.setdefault("Last-Modified", _LAST_MODIFIED)
+                if self._not_modified(route, headers):
+                    status, body = 304, b""
+            if route.gzip and body:
+                body = gzip.compress(body, mtime=0)
+                headers["Content-Encoding"] = "gzip"
+            if route.delay > 0:
+                time.sleep(route.delay)
+            return status, body, headers, route
 
         def _not_modified(self, route: Route, headers: dict[str, str]) -> bool:
             if_none_match = self.headers.get("If-None-Match")

@@ -186,3 +186,15 @@ def test_unreachable_database_is_one_line(tmp_path: Path) -> None:
     message = str(caught.value)
     assert "\n" not in message and "cannot open database" in message
     assert "127.0.0.1:1" in message
+
+
+def test_schema_revision_constant_is_alembics_head(tmp_path: Path) -> None:
+    """storage.db.SCHEMA_REVISION (checked at every start without importing Alembic) must
+    name the newest migration, or every database would be refused or never upgraded."""
+    from storage.db import SCHEMA_REVISION, Database
+
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    assert db.head_revision() == SCHEMA_REVISION
+    db.upgrade()
+    assert db.current_revision() == SCHEMA_REVISION
+    db.dispose()
