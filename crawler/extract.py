@@ -135,24 +135,31 @@ class _Overrides:
 
 
 def _apply_rules(tree: HtmlElement, rules: ExtractRules, base: str) -> _Overrides:
-    """Drop ``remove`` matches from ``tree``; read what the other selectors match."""
+    """Drop ``remove`` matches from ``tree``; read what the other selectors match.
+
+    The headline, byline and date are fields of their own: the elements they were read from
+    are left out of the ``body`` blocks that contain them, as generic extraction drops the
+    leading headline from its body.
+    """
     for selector in rules.remove:
         for element in _css(selector)(tree):
             element.drop_tree()
+    title, title_at = _selected_text(tree, rules.title)
+    date, date_at = _selected_date(tree, rules.date)
+    author, author_at = _selected_text(tree, rules.author)
     body_html = None
     if rules.body and (blocks := _css(rules.body)(tree)):
+        in_body = set(blocks)
+        for field in (title_at, date_at, author_at):
+            if field is not None and any(a in in_body for a in field.iterancestors()):
+                field.drop_tree()  # its tail text stays
         parts = []
         for block in blocks:
             block = deepcopy(block)
             block.make_links_absolute(base)
             parts.append(lxml_html.tostring(block, encoding="unicode"))
         body_html = clean_html("".join(parts))
-    return _Overrides(
-        title=_selected_text(tree, rules.title),
-        body_html=body_html,
-        date=_selected_date(tree, rules.date),
-        author=_selected_text(tree, rules.author),
-    )
+    return _Overrides(title=title, body_html=body_html, date=date, author=author)
 
 
 @lru_cache(maxsize=256)
@@ -160,25 +167,31 @@ def _css(selector: str) -> CSSSelector:
     return CSSSelector(selector, translator="html")
 
 
-def _selected_text(tree: HtmlElement, selector: str | None) -> str | None:
+def _selected_text(
+    tree: HtmlElement, selector: str | None
+) -> tuple[str | None, HtmlElement | None]:
+    """The text of the first match that has any, and that match."""
     if not selector:
-        return None
+        return None, None
     for element in _css(selector)(tree):
         text = " ".join(element.text_content().split())
         if text:
-            return text
-    return None
+            return text, element
+    return None, None
 
 
-def _selected_date(tree: HtmlElement, selector: str | None) -> datetime | None:
-    """The date in the first match: its datetime/content attribute, or its text."""
+def _selected_date(
+    tree: HtmlElement, selector: str | None
+) -> tuple[datetime | None, HtmlElement | None]:
+    """The date in the first match that has one (its datetime/content attribute, or its
+    text), and that match."""
     if not selector:
-        return None
+        return None, None
     for element in _css(selector)(tree):
         for value in (element.get("datetime"), element.get("content"), element.text_content()):
             if value and (parsed := _parse_any_date(value.strip())):
-                return parsed
-    return None
+                return parsed, element
+    return None, None
 
 
 def _parse_any_date(value: str) -> datetime | None:

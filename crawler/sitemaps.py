@@ -45,6 +45,9 @@ def parse_sitemap(body: bytes, url: str, max_bytes: int) -> Sitemap:
         body = _gunzip(body, max_bytes)
     except (OSError, EOFError, zlib.error, ValueError) as exc:
         return Sitemap("unknown", [], error=f"bad gzip data: {exc}")
+    # Blank lines before the XML declaration are common (WordPress plugins print them); the
+    # recovering parser then loses entities: "?a=1&amp;b=2" would become "?a=1b=2".
+    body = body.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
     try:
         events = etree.iterparse(
             io.BytesIO(body),

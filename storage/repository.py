@@ -268,19 +268,34 @@ def known_urls(db: Database, urls: Iterable[str]) -> set[str]:
     return found
 
 
-def known_keys(db: Database, kind: str, keys: Iterable[str]) -> set[str]:
-    """The subset of ``keys`` (``source_id:value``) of ``kind`` already stored."""
+def known_keys(db: Database, kind: str, keys: Iterable[str]) -> dict[str, int]:
+    """Which of ``keys`` (``source_id:value``) of ``kind`` are stored: key -> article id."""
     wanted = sorted(set(keys))
-    found: set[str] = set()
+    found: dict[str, int] = {}
     with db.reading() as session:
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start : start + _CHUNK]
-            found.update(
-                session.scalars(
-                    select(ArticleKey.key).where(ArticleKey.kind == kind, ArticleKey.key.in_(chunk))
+            rows = session.execute(
+                select(ArticleKey.key, ArticleKey.article_id).where(
+                    ArticleKey.kind == kind, ArticleKey.key.in_(chunk)
                 )
             )
+            found.update({key: article_id for key, article_id in rows})
     return found
+
+
+def add_aliases(db: Database, source_id: int, aliases: Sequence[tuple[int, str, str]]) -> None:
+    """Record (article id, canonical URL, kind) addresses of stored articles, learnt without
+    fetching the page (its feed GUID or URL id was already known)."""
+    if not aliases:
+        return
+    now = utcnow()
+    rows = [
+        {"article_id": article_id, "url": url, "kind": kind, "source_id": source_id, "seen_at": now}
+        for article_id, url, kind in aliases
+    ]
+    with db.transaction() as session:
+        _insert_ignore(session, ArticleUrl, rows, ["url"])
 
 
 def save_article(

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.crawler import Crawler
-from scrapy.http import Response
+from scrapy.http import Response, TextResponse
 from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
@@ -31,6 +31,7 @@ from storage.db import Database, StorageError, open_database
 from storage.repository import (
     ArticleRecord,
     FeedState,
+    add_aliases,
     ensure_source,
     feed_states,
     known_keys,
@@ -192,8 +193,15 @@ class FeedSpider(scrapy.Spider):
             known = known_urls(context.db, wanted)
             guids = {f"{source_id}:{e.guid}": url for url, (e, _) in wanted.items() if e.guid}
             ids = {f"{source_id}:{uid}": url for url, (_, uid) in wanted.items() if uid}
-            known |= {guids[k] for k in known_keys(context.db, "guid", guids)}
-            known |= {ids[k] for k in known_keys(context.db, "url_id", ids)}
+            # A new address of a stored item is recorded as its alias, without a fetch.
+            aliases: dict[str, tuple[int, str, str]] = {}
+            for kind, keyed in (("guid", guids), ("url_id", ids)):
+                for key, article_id in known_keys(context.db, kind, keyed).items():
+                    url = keyed[key]
+                    if url not in known and url not in aliases:
+                        aliases[url] = (article_id, url, f"duplicate_{kind}")
+            add_aliases(context.db, source_id, list(aliases.values()))
+            known |= set(aliases)
         requests = []
         self.pool.expect(len(wanted) - len(known))
         for url, (entry, url_id) in wanted.items():
@@ -278,16 +286,29 @@ class FeedSpider(scrapy.Spider):
     ) -> Iterator[scrapy.Request]:
         context = self.context
         rules = context.source.listings[listing]
+        if not isinstance(response, TextResponse):  # an image, a PDF: no links to read
+            content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
+            self._start_point_error(response.url, f"not an HTML page ({content_type or '?'})")
+            return
         context.counters.feeds_fetched += 1
         links = []
+        here = _canonical(response.url)
         for element in response.css(rules.links):
             hrefs = element.xpath("self::a/@href").getall() or element.css("a::attr(href)").getall()
-            links += [response.urljoin(href.strip()) for href in hrefs if href.strip()]
+            for href in hrefs:
+                link = response.urljoin(href.strip())
+                # Share buttons (javascript:, mailto:) and anchors into this page (#comments)
+                # are no article links: not errors, and the listing is not an article.
+                if urlsplit(link).scheme in ("http", "https") and _canonical(link) != here:
+                    links.append(link)
         context.counters.entries_seen += len(links)
         requests = self._new_entries([FeedEntry(link) for link in links], response.url, None)
         yield from requests
-        # Stop early: a page that brings nothing new means the rest is older still.
-        if not requests or page >= rules.max_pages or not rules.next:
+        # Stop early: a page that brings nothing new means the rest is older still. A link
+        # that another start point of this crawl (the source's feed, say) took first is not
+        # stored yet: it is new too, or which answer came first would decide.
+        new = bool(requests) or any(_canonical(link) in context.claimed for link in links)
+        if not new or page >= rules.max_pages or not rules.next:
             return
         next_href = response.css(rules.next).xpath("(self::a/@href | .//a/@href)").get()
         if next_href:
@@ -455,3 +476,10 @@ def _page_canonical(url: str | None) -> str | None:
     except BadURL:
         return None
     return None if urlsplit(canonical).path in ("", "/") else canonical
+
+
+def _canonical(url: str) -> str | None:
+    try:
+        return canonical_url(url)
+    except BadURL:
+        return None
