@@ -93,14 +93,14 @@ def _entry(element: etree._Element, base: str) -> SitemapEntry | None:
     for child in element.iter():
         name = _local(child.tag)
         text = (child.text or "").strip()
-        if name == "loc" and loc is None and text:
-            loc = text
+        if name == "loc" and loc is None and text and child.getparent() is element:
+            loc = text  # the url's own <loc>, not an image:loc
         elif name == "lastmod" and text:
             lastmod = text
         elif name == "publication_date" and text:
             published = text
-        elif name == "title" and text:
-            title = text
+        elif name == "title" and text and "sitemap-news" in str(child.tag):
+            title = text  # news:title, not image:title or video:title
     if not loc:
         return None
     return SitemapEntry(urljoin(base, loc), parse_w3c_date(published or lastmod), title)

@@ -301,6 +301,10 @@ class FeedSpider(scrapy.Spider):
                 # are no article links: not errors, and the listing is not an article.
                 if urlsplit(link).scheme in ("http", "https") and _canonical(link) != here:
                     links.append(link)
+        if not links and page == 1:
+            # Usually a redesign: the selector no longer matches. Say so rather than "ok".
+            self._start_point_error(response.url, f"links selector {rules.links!r} matched nothing")
+            return
         context.counters.entries_seen += len(links)
         requests = self._new_entries([FeedEntry(link) for link in links], response.url, None)
         yield from requests
