@@ -84,8 +84,8 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     """Jaccard similarity of two sorted unique shingle arrays."""
     if not a.size or not b.size:
         return 0.0
-    common = np.intersect1d(a, b, assume_unique=True).size
-    return common / (a.size + b.size - common)
+    common = int(np.intersect1d(a, b, assume_unique=True).size)
+    return common / (int(a.size) + int(b.size) - common)
 
 
 @dataclass(frozen=True)
