@@ -38,7 +38,6 @@ class Page:
     text: str
     html: str
     keys: TextKeys | None  # None when the page has no text
-    from_feed: bool = False  # the body came from the feed entry, not the page
 
 
 def process_page(
@@ -55,16 +54,16 @@ def process_page(
     """
     _, html = html_to_unicode(content_type, body)
     extracted = extract_article(html, url, rules)
-    text, body_html, from_feed = extracted.text, extracted.html, False
+    text, body_html = extracted.text, extracted.html
     if not text and feed_html:
         body_html = clean_html(feed_html)
-        text, from_feed = html_text(body_html), True
+        text = html_text(body_html)
     if not text:
         return Page(extracted, "", "", None)
     keys = text_keys(text)
     if not near_keys:
         keys = TextKeys(keys.content_hash, None)
-    return Page(extracted, text, body_html, keys, from_feed)
+    return Page(extracted, text, body_html, keys)
 
 
 def process_feed(body: bytes, url: str, content_type: str | None) -> ParsedFeed:

@@ -64,8 +64,8 @@ class State:
             return self.config
         return Config()
 
-    def database(self, *, create: bool = True) -> Database:
-        return open_database(self.config.database.url, create=create)
+    def database(self) -> Database:
+        return open_database(self.config.database.url)
 
 
 def user_errors(func: F) -> F:
