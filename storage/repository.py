@@ -11,9 +11,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal, Protocol
 
-from sqlalchemy import func, literal, select, union_all, update
+from sqlalchemy import Table, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -369,37 +370,20 @@ def _save(session: Session, record: ArticleRecord, near_threshold: float | None)
     return SaveResult("new", article_id)
 
 
-def _find_copy(
-    session: Session, record: ArticleRecord, near_threshold: float | None
-) -> SaveResult | None:
-    """The stored article ``record`` is a copy of, by the first kind of match that holds.
-
-    The exact kinds are asked in one query (a UNION ALL ranked by kind): one round trip per
-    article instead of four.
-    """
-    urls, articles, keys = ArticleUrl.__table__, Article.__table__, ArticleKey.__table__
-    ranked = [
-        select(literal(0).label("rank"), urls.c.article_id.label("article_id")).where(
-            urls.c.url.in_(record.addresses())
-        )
-    ]
-    for kind, key in record.identity_keys():
-        rank = 1 if kind == "guid" else 2
-        ranked.append(
-            select(literal(rank), keys.c.article_id).where(keys.c.kind == kind, keys.c.key == key)
-        )
-    ranked.append(
-        select(literal(3), articles.c.id).where(articles.c.content_hash == record.content_hash)
-    )
-    query = union_all(*ranked).order_by("rank").limit(1)
-    match = session.execute(query).first()
-    if match is not None:
-        return SaveResult(_EXACT_KINDS[match.rank], match.article_id)
-    if near_threshold is not None and record.near is not None:
-        return _near_copy(session, record.near, near_threshold)
-    return None
-
-
+# One fixed statement per lookup: SQLAlchemy then reuses the compiled SQL instead of building
+# and hashing a new statement per article (these lookups were the crawler's largest cost).
+_EXACT_COPY = text(
+    "SELECT 0 AS rank, article_id FROM article_urls WHERE url IN :urls"
+    " UNION ALL SELECT 1, article_id FROM article_keys WHERE kind = 'guid' AND key = :guid"
+    " UNION ALL SELECT 2, article_id FROM article_keys WHERE kind = 'url_id' AND key = :url_id"
+    " UNION ALL SELECT 3, id FROM articles WHERE content_hash = :content_hash"
+    " ORDER BY rank LIMIT 1"
+).bindparams(bindparam("urls", expanding=True))
+_NEAR_CANDIDATE_IDS = text(
+    "SELECT article_id, count(*) AS shared FROM article_near_keys WHERE key IN :bands"
+    " GROUP BY article_id ORDER BY shared DESC, article_id LIMIT :limit"
+).bindparams(bindparam("bands", expanding=True))
+_TEXT_OF = text("SELECT text FROM articles WHERE id = :id")
 _EXACT_KINDS: dict[int, SaveOutcome] = {
     0: "duplicate_url",
     1: "duplicate_guid",
@@ -408,20 +392,40 @@ _EXACT_KINDS: dict[int, SaveOutcome] = {
 }
 
 
+def _find_copy(
+    session: Session, record: ArticleRecord, near_threshold: float | None
+) -> SaveResult | None:
+    """The stored article ``record`` is a copy of, by the first kind of match that holds.
+
+    The exact kinds are asked in one query (a UNION ALL ranked by kind): one round trip per
+    article instead of four.
+    """
+    keys = dict(record.identity_keys())
+    match = session.execute(
+        _EXACT_COPY,
+        {
+            "urls": record.addresses(),
+            "guid": keys.get("guid"),  # NULL matches nothing
+            "url_id": keys.get("url_id"),
+            "content_hash": record.content_hash,
+        },
+    ).first()
+    if match is not None:
+        return SaveResult(_EXACT_KINDS[match.rank], match.article_id)
+    if near_threshold is not None and record.near is not None:
+        return _near_copy(session, record.near, near_threshold)
+    return None
+
+
 def _near_copy(session: Session, near: NearProbe, threshold: float) -> SaveResult | None:
     """The most similar stored article sharing an LSH band, if similar enough."""
-    shared = func.count().label("shared")
     candidates = session.execute(
-        select(NearKey.article_id, shared)
-        .where(NearKey.key.in_(sorted(set(near.bands))))
-        .group_by(NearKey.article_id)
-        .order_by(shared.desc(), NearKey.article_id)
-        .limit(_NEAR_CANDIDATES)
+        _NEAR_CANDIDATE_IDS, {"bands": sorted(set(near.bands)), "limit": _NEAR_CANDIDATES}
     ).all()
     best: SaveResult | None = None
     for article_id, _ in candidates:
-        text = session.scalar(select(Article.text).where(Article.id == article_id))
-        similarity = near.similarity(text or "")
+        stored_text = session.execute(_TEXT_OF, {"id": article_id}).scalar()
+        similarity = near.similarity(stored_text or "")
         if similarity >= threshold and (best is None or similarity > (best.similarity or 0)):
             best = SaveResult("duplicate_near", article_id, round(similarity, 4))
     return best
@@ -477,20 +481,31 @@ def _insert_ignore(
     """
     if not rows:
         return []
-    dialect = session.get_bind().dialect.name
-    module: Any = postgresql if dialect == "postgresql" else sqlite
     # Sorted keys keep lock order stable across writers (PostgreSQL deadlocks otherwise).
     if conflict_columns:
         rows = sorted(rows, key=lambda r: tuple(str(r[c]) for c in conflict_columns))
-    table = model.__table__
-    statement: Any = module.insert(table).on_conflict_do_nothing(index_elements=conflict_columns)
+    dialect = session.get_bind().dialect.name
+    statement = _insert_statement(
+        dialect, model.__table__, tuple(conflict_columns or ()), returning
+    )
     if returning is None:
         session.execute(statement, rows)
         return []
-    statement = statement.returning(table.c[returning])
     if len(rows) == 1:
         return list(session.scalars(statement, rows[0]))
     return list(session.scalars(statement, rows))
+
+
+@lru_cache(maxsize=64)
+def _insert_statement(
+    dialect: str, table: Table, conflict_columns: tuple[str, ...], returning: str | None
+) -> Any:
+    """Built once per shape: reusing the statement object spares SQLAlchemy its cache-key walk."""
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    statement = module.insert(table).on_conflict_do_nothing(
+        index_elements=list(conflict_columns) or None
+    )
+    return statement.returning(table.c[returning]) if returning else statement
 
 
 # -- crawl runs -----------------------------------------------------------------------------
