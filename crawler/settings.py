@@ -32,7 +32,13 @@ CONCURRENT_ITEMS = 10
 # localhost HTTP server, and the telnet console is a shell (PITFALLS.md).
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False
+SPIDER_MIDDLEWARES = {
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+}
 EXTENSIONS = {
+    "scrapy.extensions.logstats.LogStats": None,
+    "scrapy.extensions.feedexport.FeedExporter": None,  # items go to the database
+    "scrapy.extensions.spiderstate.SpiderState": None,
     "scrapy.extensions.telnet.TelnetConsole": None,
     "scrapy.extensions.remote_control.RemoteControl": None,
     "scrapy.extensions.memusage.MemoryUsage": None,
@@ -41,7 +47,12 @@ EXTENSIONS = {
 # later crawl would close at once.
 MEMUSAGE_ENABLED = False
 
+# Components newsrelay does not use cost CPU on every request: no proxies, no HTTP auth,
+# no cookies, no depth limits, no per-request download stats.
 DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
+    "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
+    "scrapy.downloadermiddlewares.stats.DownloaderStats": None,
     # Before robots.txt (100): a refused address is not even asked for its robots.txt.
     "crawler.middlewares.NetworkGuardMiddleware": 50,
     # Scrapy's retries, spaced out with exponential backoff and Retry-After.
