@@ -194,12 +194,21 @@ def _selected_date(
     return None, None
 
 
-def _parse_any_date(value: str) -> datetime | None:
+def parse_iso_datetime(value: str | None) -> datetime | None:
+    """An ISO 8601 / W3C datetime (``2026-11-20``, ``...T10:30:00+03:30``, ``...Z``), in a
+    zone (UTC when it names none)."""
+    if not value:
+        return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     except ValueError:
-        pass
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _parse_any_date(value: str) -> datetime | None:
+    if parsed := parse_iso_datetime(value):
+        return parsed
     try:
         return parsedate_to_datetime(value)
     except (TypeError, ValueError):

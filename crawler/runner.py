@@ -26,7 +26,7 @@ from crawler.spiders.feeds import FeedSpider
 from crawler.spiders.page import FetchedPage, PageSpider
 from crawler.workers import Pool
 from storage.db import Database
-from storage.repository import RunCounters, ensure_source, source_health
+from storage.repository import RunCounters, backoff_until
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -142,8 +142,7 @@ async def crawl_source(
 
 
 def _backing_off_until(db: Database, source: SourceConfig) -> datetime | None:
-    ids = ensure_source(db, source.name, source.feeds)
-    until = source_health(db, ids.source_id).backoff_until
+    until = backoff_until(db, source.name)
     return until if until is not None and until > datetime.now(UTC) else None
 
 

@@ -11,11 +11,13 @@ import gzip
 import io
 import zlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urljoin
 
 from lxml import etree
 from scrapy.utils.sitemap import sitemap_urls_from_robots
+
+from crawler.extract import parse_iso_datetime
 
 MAX_ENTRIES = 50_000  # the sitemap protocol's own limit per file
 
@@ -103,18 +105,7 @@ def _entry(element: etree._Element, base: str) -> SitemapEntry | None:
             title = text  # news:title, not image:title or video:title
     if not loc:
         return None
-    return SitemapEntry(urljoin(base, loc), parse_w3c_date(published or lastmod), title)
-
-
-def parse_w3c_date(value: str | None) -> datetime | None:
-    """A sitemap date (W3C datetime: ``2026-11-20``, ``2026-11-20T10:30:00+03:30``, ``...Z``)."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return SitemapEntry(urljoin(base, loc), parse_iso_datetime(published or lastmod), title)
 
 
 def _local(tag: object) -> str:

@@ -1,6 +1,7 @@
 """The queries newsrelay runs: sources and feeds, saving articles with dedup, crawl runs.
 
-Dedup is decided here, inside one transaction per article, and the database's unique
+Dedup is decided here, in the transaction that writes the article (or its batch), and the
+database's unique
 constraints (``articles.url``, ``articles.content_hash``, ``article_urls.url``) are the last
 word: two crawls writing the same story at once store it once.
 """
@@ -235,6 +236,12 @@ def forget_validators(db: Database, feed_ids: Iterable[int]) -> None:
             session.execute(
                 update(Feed).where(Feed.id.in_(ids)).values(etag=None, last_modified=None)
             )
+
+
+def backoff_until(db: Database, name: str) -> datetime | None:
+    """When the named source may be tried again by a scheduled run (None: now, or unknown)."""
+    with db.reading() as session:
+        return session.scalar(select(Source.backoff_until).where(Source.name == name))
 
 
 def source_health(db: Database, source_id: int) -> SourceHealth:

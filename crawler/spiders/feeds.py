@@ -25,6 +25,7 @@ from crawler.feeds import FeedEntry, ParsedFeed
 from crawler.middlewares import retry_after_seconds
 from crawler.runs import CrawlContext, CrawlOptions, ProgressCallback
 from crawler.sitemaps import parse_sitemap
+from crawler.spiders import content_type
 from crawler.urls import BadURL, canonical_url
 from crawler.workers import Page, Pool, process_feed, process_page
 from storage.db import Database, StorageError, open_database
@@ -146,9 +147,8 @@ class FeedSpider(scrapy.Spider):
             record_feed_fetch(context.db, feed_id, status=304, next_poll_after=next_poll)
             context.progress()
             return
-        content_type = (response.headers.get("Content-Type") or b"").decode("latin-1") or None
         parsed: ParsedFeed = await self.pool.run(
-            process_feed, response.body, response.url, content_type
+            process_feed, response.body, response.url, content_type(response)
         )
         if parsed.error:
             self._feed_error(response.url, feed_id, response.status, parsed.error)
@@ -287,8 +287,8 @@ class FeedSpider(scrapy.Spider):
         context = self.context
         rules = context.source.listings[listing]
         if not isinstance(response, TextResponse):  # an image, a PDF: no links to read
-            content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
-            self._start_point_error(response.url, f"not an HTML page ({content_type or '?'})")
+            media = content_type(response) or "?"
+            self._start_point_error(response.url, f"not an HTML page ({media})")
             return
         context.counters.feeds_fetched += 1
         links = []
@@ -347,14 +347,14 @@ class FeedSpider(scrapy.Spider):
     ) -> AsyncIterator[ArticleRecord]:
         context = self.context
         context.counters.pages_fetched += 1
-        content_type = (response.headers.get("Content-Type") or b"").decode("latin-1") or None
-        if content_type and not _is_html(content_type):
-            self._page_error(response.url, f"not an HTML page ({content_type})", feed_id)
+        media = content_type(response)
+        if media and not _is_html(media):
+            self._page_error(response.url, f"not an HTML page ({media})", feed_id)
             return
         page: Page = await self.pool.run(
             process_page,
             response.body,
-            content_type,
+            media,
             response.url,
             entry.content_html,
             self.config.dedup.near_duplicates,
@@ -460,8 +460,8 @@ def _guids_identify(entries: list[FeedEntry]) -> bool:
     return True
 
 
-def _is_html(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
+def _is_html(value: str) -> bool:
+    media = value.split(";", 1)[0].strip().lower()
     return media in ("text/html", "application/xhtml+xml", "text/plain", "") or media.endswith(
         "+xml"
     )
@@ -473,13 +473,8 @@ def _page_canonical(url: str | None) -> str | None:
     Sites that point every article's canonical at their home page exist; trusting that
     would merge all their stories into one.
     """
-    if not url:
-        return None
-    try:
-        canonical = canonical_url(url)
-    except BadURL:
-        return None
-    return None if urlsplit(canonical).path in ("", "/") else canonical
+    canonical = _canonical(url) if url else None
+    return None if canonical is None or urlsplit(canonical).path in ("", "/") else canonical
 
 
 def _canonical(url: str) -> str | None:

@@ -11,6 +11,7 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawler.failures import describe_failure
+from crawler.spiders import content_type
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,9 @@ class PageSpider(scrapy.Spider):
         yield scrapy.Request(self.url, callback=self.keep, errback=self.failed, dont_filter=True)
 
     def keep(self, response: Response) -> None:
-        content_type = (response.headers.get("Content-Type") or b"").decode("latin-1") or None
-        self.into.append(FetchedPage(response.url, response.status, response.body, content_type))
+        self.into.append(
+            FetchedPage(response.url, response.status, response.body, content_type(response))
+        )
 
     def failed(self, failure: Failure) -> None:
         request = failure.request  # type: ignore[attr-defined]
