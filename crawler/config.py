@@ -192,9 +192,56 @@ class ExportConfig(_Strict):
     feed_id: str = "urn:newsrelay:export"
 
 
+def _check_interval(value: str) -> str:
+    parse_interval(value)
+    return value
+
+
+Interval = Annotated[str, AfterValidator(_check_interval)]
+
+
+def _check_timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not a time zone name like 'UTC' or 'Asia/Tehran'") from None
+    return value
+
+
+class DaemonConfig(_Strict):
+    """``newsrelay run``: schedules, heartbeat and shutdown."""
+
+    # The schedule of a source that sets neither ``interval`` nor ``cron``.
+    default_interval: Interval = "15m"
+    # Each run starts up to this fraction of its source's interval late, spreading sources
+    # that share a schedule (for cron: a fraction of the gap between two firings).
+    jitter: Annotated[float, Field(ge=0, le=0.5)] = 0.05
+    # How often the daemon writes its heartbeat; `newsrelay health` wants one within 3x this.
+    heartbeat: Interval = "30s"
+    # How long crawls in flight get to close on SIGTERM before the daemon stops anyway.
+    stop_timeout: Interval = "30s"
+    # The time zone of cron schedules (an IANA name such as "Asia/Tehran").
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = "UTC"
+
+    @property
+    def default_interval_delta(self) -> timedelta:
+        return parse_interval(self.default_interval)
+
+    @property
+    def heartbeat_delta(self) -> timedelta:
+        return parse_interval(self.heartbeat)
+
+    @property
+    def stop_timeout_delta(self) -> timedelta:
+        return parse_interval(self.stop_timeout)
+
+
 class Config(_Strict):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     sources: list[SourceConfig] = Field(default_factory=list)

@@ -21,10 +21,11 @@ from scrapy.utils.reactor import install_reactor
 
 from crawler import settings as default_settings
 from crawler.config import Config, SourceConfig
-from crawler.runs import CrawlOptions, ProgressCallback, SourceResult
+from crawler.runs import CrawlOptions, ProgressCallback, SourceResult, StoppedAtOnce
 from crawler.spiders.feeds import FeedSpider
 from crawler.spiders.page import FetchedPage, PageSpider
 from crawler.workers import Pool
+from storage.daemon import mark_abandoned_runs
 from storage.db import Database
 from storage.repository import RunCounters, backoff_until
 
@@ -66,11 +67,19 @@ class Crawls:
     db: Database
     runner: AsyncCrawlerRunner
     pool: Pool
+    # At most ``fetch.parallel_sources`` crawls at once, across every caller (the daemon's
+    # jobs each crawl one source).
+    limit: asyncio.Semaphore
 
     @classmethod
-    def create(cls, config: Config, db: Database) -> Crawls:
-        pool = Pool(config.fetch.extract_processes)
-        return cls(config, db, AsyncCrawlerRunner(scrapy_settings(config)), pool)
+    def create(cls, config: Config, db: Database, pool: Pool | None = None) -> Crawls:
+        return cls(
+            config,
+            db,
+            AsyncCrawlerRunner(scrapy_settings(config)),
+            pool or Pool(config.fetch.extract_processes),
+            asyncio.Semaphore(config.fetch.parallel_sources),
+        )
 
     def close(self) -> None:
         self.pool.shutdown()
@@ -87,11 +96,10 @@ async def crawl_sources(
 
     Never raises for a source's failure: each one's result says how it went.
     """
-    limit = asyncio.Semaphore(crawls.config.fetch.parallel_sources)
     options = options or CrawlOptions()
 
     async def one(source: SourceConfig) -> SourceResult:
-        async with limit:
+        async with crawls.limit:
             return await crawl_source(crawls, source, options, on_progress)
 
     return list(await asyncio.gather(*(one(source) for source in sources)))
@@ -138,7 +146,33 @@ async def crawl_source(
             duration_s=result.duration_s if result else 0.0,
         )
     _log_summary(result)
+    _check_extraction(result)
     return result
+
+
+# A run must have extracted at least this many pages before its thin share means anything.
+THIN_CHECK_MIN_PAGES = 4
+
+
+def _check_extraction(result: SourceResult) -> None:
+    """Warn when more than half of a run's pages gave an empty or tiny body: the usual sign
+    that the site changed its layout and extraction (or its rules) no longer finds the text."""
+    c = result.counters
+    if c.pages_extracted >= THIN_CHECK_MIN_PAGES and c.pages_thin * 2 > c.pages_extracted:
+        logger.warning(
+            "extraction looks broken: source=%s: %d of %d pages gave an empty or tiny body; "
+            "check the page layout with `newsrelay extract URL --source %s`",
+            result.source,
+            c.pages_thin,
+            c.pages_extracted,
+            result.source,
+            extra={
+                "source": result.source,
+                "run_id": result.run_id,
+                "pages_thin": c.pages_thin,
+                "pages_extracted": c.pages_extracted,
+            },
+        )
 
 
 def _backing_off_until(db: Database, source: SourceConfig) -> datetime | None:
@@ -165,6 +199,7 @@ def _log_summary(result: SourceResult) -> None:
         "feeds_not_modified": c.feeds_not_modified,
         "feeds_not_due": c.feeds_not_due,
         "pages_fetched": c.pages_fetched,
+        "pages_thin": c.pages_thin,
         "duration_s": result.duration_s,
     }
     level = logging.INFO if result.status == "ok" else logging.WARNING
@@ -187,6 +222,9 @@ def run_crawls(
     The first SIGINT/SIGTERM closes the crawls gracefully (their runs are recorded as
     interrupted); a second one stops at once.
     """
+    closed = mark_abandoned_runs(db)
+    if closed:
+        logger.warning("closed %d runs left open by a process that died", closed)
     crawls = Crawls.create(config, db)
     try:
         return run_in_reactor(
@@ -257,6 +295,6 @@ def run_in_reactor(work: Coroutine[Any, Any, T], on_first_signal: Callable[[], A
     if isinstance(final, Failure):
         final.raiseException()
     if "result" not in outcome:
-        raise RuntimeError("stopped before the work finished")
+        raise StoppedAtOnce("stopped at once by a second signal")
     result: T = outcome["result"]
     return result

@@ -36,6 +36,10 @@ BACKOFF_BASE = timedelta(minutes=5)  # for sources without an interval (cron, ma
 _IN_FLIGHT: set[str] = set()
 
 
+class StoppedAtOnce(Exception):
+    """A second SIGINT/SIGTERM stopped the reactor before the work had finished."""
+
+
 @dataclass(frozen=True)
 class CrawlOptions:
     refetch: bool = False  # fetch pages and feeds even when already stored / not modified
@@ -80,7 +84,8 @@ class CrawlContext:
     started: float = field(default_factory=time.monotonic)
     result: SourceResult | None = None
     fatal: str | None = None
-    revisit_feeds: set[int] = field(default_factory=set)
+    revisit_feeds: set[int] = field(default_factory=set)  # some pages must be retried
+    fetched_feeds: set[int] = field(default_factory=set)  # answered 200 in this run
     claimed: set[str] = field(default_factory=set)
 
     def open(self, ids: SourceIds) -> None:
@@ -127,6 +132,10 @@ class CrawlContext:
             status = "ok"
         if reason not in ("finished", "shutdown") and not self.fatal:
             self.error(f"crawl closed early: {reason}")
+        if reason != "finished" or self.fatal:
+            # Stopped before every entry was handled: the next poll must read these feeds in
+            # full, not get a 304 and never see the entries this run left.
+            self.revisit_feeds |= self.fetched_feeds
         try:
             self._record(status)
         except StorageError as exc:

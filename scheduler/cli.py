@@ -31,11 +31,13 @@ from crawler.config import (
     parse_interval,
     resolve_config_path,
 )
-from crawler.runs import CrawlOptions, SourceResult
+from crawler.runs import CrawlOptions, SourceResult, StoppedAtOnce
 from scheduler import __version__
 from scheduler.logs import LEVELS, setup_logging
+from storage.daemon import SourceStatus, daemon_state, is_alive, source_statuses
 from storage.db import Database, StorageError, open_database
 from storage.export import FORMATS, RENDERERS, file_name, write_stream
+from storage.models import DaemonState
 from storage.repository import (
     RunCounters,
     Selection,
@@ -78,6 +80,9 @@ def user_errors(func: F) -> F:
         except (ConfigError, StorageError) as exc:
             click.echo(f"newsrelay: error: {exc}", err=True)
             sys.exit(2)
+        except StoppedAtOnce as exc:
+            click.echo(f"newsrelay: {exc}", err=True)
+            sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
 
@@ -212,6 +217,186 @@ def _print_summary(results: list[SourceResult]) -> None:
             ),
         )
     Console(width=max(120, Console().width)).print(table)
+
+
+# -- the daemon -----------------------------------------------------------------------------
+@cli.command()
+@click.option(
+    "--once", is_flag=True, help="Crawl every source once, as the daemon would, and exit."
+)
+@click.pass_obj
+@user_errors
+def run(state: State, once: bool) -> None:
+    """Run the daemon: crawl each source on its schedule until SIGTERM or SIGINT.
+
+    SIGHUP reloads the config. One daemon per database: a second one refuses to start.
+    """
+    config = state.config
+    db = state.database()
+    from scheduler.service import Daemon
+
+    try:
+        code = Daemon(config, db).run(once=once)
+    finally:
+        db.dispose()
+    sys.exit(code)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.pass_obj
+@user_errors
+def status(state: State, as_json: bool) -> None:
+    """Show the daemon and, per source, its last run, failures and next run."""
+    config = state.config
+    db = open_database(config.database.url, create=False)
+    try:
+        daemon = daemon_state(db)
+        statuses = source_statuses(db)
+    finally:
+        db.dispose()
+    alive = is_alive(daemon, config.daemon.heartbeat_delta)
+    names = [s.name for s in config.sources]
+    names += sorted(statuses.keys() - set(names))  # stored sources no longer configured
+    configured = {s.name for s in config.sources}
+    rows = [_status_row(name, statuses.get(name), alive, name in configured) for name in names]
+    if as_json:
+        click.echo(json.dumps({"daemon": _daemon_json(daemon, alive), "sources": rows}, indent=2))
+        return
+    console = Console(width=max(120, Console().width))
+    console.print(escape(_daemon_line(daemon, alive)))
+    table = Table()
+    for column in ("source", "last run", "result"):
+        table.add_column(column, overflow="fold")
+    for column in ("new", "duplicates", "failures"):
+        table.add_column(column, justify="right")
+    table.add_column("next run")
+    for row in rows:
+        run = row["last_run"]
+        table.add_row(
+            row["source"],
+            _ago(run["started_at"]) if run else "never",
+            escape(run["status"] + (f": {run['error']}" if run["error"] else "")) if run else "-",
+            str(run["new"]) if run else "-",
+            str(run["duplicates"]) if run else "-",
+            str(row["consecutive_failures"]),
+            _next_run_text(row, alive),
+        )
+    console.print(table)
+
+
+@cli.command()
+@click.pass_obj
+def health(state: State) -> None:
+    """Exit 0 while a daemon runs with a fresh heartbeat, else 1 (for Docker HEALTHCHECK)."""
+    try:
+        config = state.config
+        db = open_database(config.database.url, create=False)
+        try:
+            daemon = daemon_state(db)
+        finally:
+            db.dispose()
+    except (ConfigError, StorageError) as exc:
+        click.echo(f"unhealthy: {exc}")
+        sys.exit(1)
+    alive = is_alive(daemon, config.daemon.heartbeat_delta)
+    click.echo(("healthy: " if alive else "unhealthy: ") + _daemon_line(daemon, alive))
+    sys.exit(0 if alive else 1)
+
+
+def _daemon_line(daemon: DaemonState | None, alive: bool) -> str:
+    if daemon is None:
+        return "no daemon has run on this database"
+    who = f"pid {daemon.pid} on {daemon.host}, version {daemon.version}"
+    if alive:
+        return f"daemon running ({who}), last heartbeat {_ago(daemon.heartbeat_at)}"
+    if daemon.stopped_at is not None:
+        return f"daemon stopped {_ago(daemon.stopped_at)} ({who})"
+    return f"daemon not responding: last heartbeat {_ago(daemon.heartbeat_at)} ({who})"
+
+
+def _daemon_json(daemon: DaemonState | None, alive: bool) -> dict[str, Any]:
+    if daemon is None:
+        return {"running": False}
+    return {
+        "running": alive,
+        "pid": daemon.pid,
+        "host": daemon.host,
+        "version": daemon.version,
+        "config": daemon.config_path,
+        "started_at": _iso(daemon.started_at),
+        "heartbeat_at": _iso(daemon.heartbeat_at),
+        "stopped_at": _iso(daemon.stopped_at),
+    }
+
+
+def _status_row(
+    name: str, status: SourceStatus | None, alive: bool, configured: bool
+) -> dict[str, Any]:
+    run = status.last_run if status else None
+    counters = status.last_counters if status else None
+    last_run = None
+    if run is not None and counters is not None:
+        last_run = {
+            "run_id": run.id,
+            "started_at": _iso(run.started_at),
+            "finished_at": _iso(run.finished_at),
+            "status": run.status,
+            "new": counters.new,
+            "duplicates": counters.duplicates,
+            "errors": counters.feeds_failed + counters.pages_failed,
+            "pages_fetched": counters.pages_fetched,
+            "feeds_not_modified": counters.feeds_not_modified,
+            "error": (run.error or "").split("; ")[0] or None,
+        }
+    return {
+        "source": name,
+        "configured": configured,
+        "last_run": last_run,
+        "consecutive_failures": status.consecutive_failures if status else 0,
+        "backoff_until": _iso(status.backoff_until) if status else None,
+        "next_run": _iso(status.next_run_at) if status and alive and configured else None,
+    }
+
+
+def _next_run_text(row: dict[str, Any], alive: bool) -> str:
+    if not row["configured"]:
+        return "not configured"
+    if not alive:
+        return "daemon not running"
+    when = row["next_run"]
+    backoff = row["backoff_until"]
+    if when is None:
+        return "-"
+    if backoff and _as_datetime(backoff) > _as_datetime(when):
+        return f"{_in(backoff)} (backing off)"
+    return _in(when)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else None
+
+
+def _ago(moment: datetime | str) -> str:
+    seconds = (datetime.now(UTC) - _as_datetime(moment)).total_seconds()
+    return f"{_span(seconds)} ago"
+
+
+def _in(moment: datetime | str) -> str:
+    seconds = (_as_datetime(moment) - datetime.now(UTC)).total_seconds()
+    return f"in {_span(seconds)}" if seconds > 0 else "now"
+
+
+def _as_datetime(moment: datetime | str) -> datetime:
+    return datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+
+
+def _span(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 # -- export ---------------------------------------------------------------------------------

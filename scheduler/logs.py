@@ -84,3 +84,7 @@ def setup_logging(level: str = "info", fmt: str = "text", log_file: Path | None 
     quiet_level = numeric if numeric <= logging.DEBUG else logging.WARNING
     for name in _QUIET:
         logging.getLogger(name).setLevel(max(quiet_level, numeric))
+    # The daemon logs job errors, misses and skips itself, with the source's name.
+    logging.getLogger("apscheduler").setLevel(
+        numeric if numeric <= logging.DEBUG else logging.CRITICAL
+    )

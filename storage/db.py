@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration in migrations/versions (a test checks it against Alembic's head).
 # Kept here so that opening a database does not import Alembic (a second of start-up).
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 # PostgreSQL: serialization_failure, deadlock_detected.
 _RETRYABLE = {"40001", "40P01"}
 T = TypeVar("T")

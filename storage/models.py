@@ -68,6 +68,8 @@ class Source(Base):
     # Failed runs in a row, and when scheduled runs may try again (exponential backoff).
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     backoff_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the daemon will run this source next (None: not scheduled by a running daemon).
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Feed(Base):
@@ -184,6 +186,27 @@ class CrawlRun(Base):
     duplicates_near: Mapped[int] = mapped_column(Integer, default=0)
     feeds_not_modified: Mapped[int] = mapped_column(Integer, default=0)
     feeds_not_due: Mapped[int] = mapped_column(Integer, default=0)
+    # Pages that reached extraction, and those whose own body was empty or tiny.
+    pages_extracted: Mapped[int] = mapped_column(Integer, default=0)
+    pages_thin: Mapped[int] = mapped_column(Integer, default=0)
+    # The process that ran it: a run left "running" by a dead process is marked interrupted.
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
 
 
 Index("ix_crawl_runs_source_id_started_at", CrawlRun.source_id, CrawlRun.started_at)
+
+
+class DaemonState(Base):
+    """The one row a running ``newsrelay run`` keeps fresh: who it is, and its heartbeat."""
+
+    __tablename__ = "daemon_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1: one daemon per database
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(32))
+    config_path: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -8,6 +8,8 @@ word: two crawls writing the same story at once store it once.
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -135,6 +137,8 @@ class RunCounters:
     duplicates_near: int = 0
     feeds_not_modified: int = 0
     feeds_not_due: int = 0
+    pages_extracted: int = 0  # pages that reached extraction
+    pages_thin: int = 0  # ... whose own body was empty or tiny (a redesign looks like this)
 
     @property
     def duplicates(self) -> int:
@@ -517,9 +521,15 @@ def _insert_statement(
 
 # -- crawl runs -----------------------------------------------------------------------------
 def start_run(db: Database, source_id: int) -> int:
-    """Open a ``crawl_runs`` row in state ``running``."""
+    """Open a ``crawl_runs`` row in state ``running``, owned by this process."""
     with db.transaction() as session:
-        run = CrawlRun(source_id=source_id, started_at=utcnow(), status="running")
+        run = CrawlRun(
+            source_id=source_id,
+            started_at=utcnow(),
+            status="running",
+            host=socket.gethostname(),
+            pid=os.getpid(),
+        )
         session.add(run)
         session.flush()
         return run.id

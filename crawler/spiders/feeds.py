@@ -45,6 +45,9 @@ logger = logging.getLogger(__name__)
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-)?max-age\s*=\s*(\d+)", re.I)
 # A feed cannot push its next poll further away than this, whatever it says.
 MAX_POLL_DELAY = timedelta(hours=24)
+# A page whose own extracted body is shorter than this is "thin": an empty shell, a teaser, a
+# consent wall. When most pages of a run are thin, the site's layout has probably changed.
+THIN_PAGE_CHARS = 200
 
 
 class FeedSpider(scrapy.Spider):
@@ -155,6 +158,7 @@ class FeedSpider(scrapy.Spider):
             return
         context.counters.feeds_fetched += 1
         context.counters.entries_seen += len(parsed.entries)
+        context.fetched_feeds.add(feed_id)
         record_feed_fetch(
             context.db,
             feed_id,
@@ -360,6 +364,9 @@ class FeedSpider(scrapy.Spider):
             self.config.dedup.near_duplicates,
             context.source.extract,
         )
+        context.counters.pages_extracted += 1
+        if len(page.extracted.text) < THIN_PAGE_CHARS:
+            context.counters.pages_thin += 1  # even if the feed's own text stands in for it
         if page.keys is None:
             self._page_error(response.url, "no article text found on the page", feed_id)
             return

@@ -1,0 +1,359 @@
+"""``newsrelay run``: the daemon.
+
+One process, one asyncio loop for its whole life (a Twisted reactor cannot be restarted):
+APScheduler's ``AsyncIOScheduler`` fires one job per source, and each job awaits
+:func:`crawler.runner.crawl_sources`, the same function ``newsrelay crawl`` runs, on the
+same loop as Scrapy's ``AsyncCrawlerRunner``.
+
+Life: take the database's daemon lock (a second daemon refuses), close the runs a dead
+process left open, schedule every source (a run missed while the daemon was down runs soon),
+write a heartbeat, and serve until SIGTERM/SIGINT. Stopping pauses the scheduler, closes the
+crawls in flight (their runs are recorded as interrupted) within ``daemon.stop_timeout``, and
+only then shuts the scheduler down: the other order cancels a job before its spider closes.
+SIGHUP reloads the config; a broken one is logged and the running one kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import signal
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobEvent,
+    JobExecutionEvent,
+)
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from crawler.config import Config, ConfigError, SourceConfig, load_config
+from crawler.runner import Crawls, crawl_sources, run_in_reactor
+from crawler.runs import CrawlOptions, SourceResult
+from scheduler import __version__
+from storage.daemon import (
+    DaemonLock,
+    daemon_started,
+    daemon_stopped,
+    heartbeat,
+    last_run_starts,
+    mark_abandoned_runs,
+    set_next_runs,
+    unschedule_all_but,
+)
+from storage.db import Database, StorageError
+from storage.repository import ensure_source
+
+logger = logging.getLogger("newsrelay.daemon")
+
+# A run missed while the daemon was down starts within this long after start-up (spread at
+# random, so that a restart does not start every source in the same second).
+CATCH_UP_SPREAD = timedelta(seconds=5)
+
+
+class Daemon:
+    """The scheduler and the crawls of one ``newsrelay run`` process."""
+
+    def __init__(self, config: Config, db: Database) -> None:
+        self.config = config
+        self.db = db
+        self.crawls = Crawls.create(config, db)
+        # Every Crawls made by a reload, so that a stop reaches crawls started before it.
+        self._generations: list[Crawls] = [self.crawls]
+        self.scheduler: AsyncIOScheduler | None = None
+        self.stopping = False
+        self._stop_requested = asyncio.Event()
+        self._running: dict[str, asyncio.Task[Any]] = {}
+
+    # -- entry points ---------------------------------------------------------------------
+    def run(self, *, once: bool = False) -> int:
+        """Blocking: serve until stopped (or, ``once``, crawl every source once). The exit code."""
+        lock = DaemonLock(self.db)
+        lock.acquire()
+        try:
+            closed = mark_abandoned_runs(self.db)
+            if closed:
+                logger.warning("closed %d runs left open by a process that died", closed)
+            return run_in_reactor(self._serve(once), on_first_signal=self.request_stop)
+        finally:
+            self.crawls.close()
+            lock.release()
+
+    async def request_stop(self) -> None:
+        """SIGTERM/SIGINT: stop gracefully (a second signal stops at once, see run_in_reactor)."""
+        self._stop_requested.set()
+
+    # -- serving --------------------------------------------------------------------------
+    async def _serve(self, once: bool) -> int:
+        loop = asyncio.get_running_loop()
+        previous_hup = signal.signal(
+            signal.SIGHUP, lambda *_: loop.call_soon_threadsafe(self.reload)
+        )
+        daemon_started(self.db, __version__, _path(self.config))
+        beating = asyncio.ensure_future(self._heartbeat())
+        try:
+            if once:
+                return await self._once()
+            self._start_scheduler(loop)
+            await self._stop_requested.wait()
+            await self._shutdown()
+            return 0
+        finally:
+            beating.cancel()
+            signal.signal(signal.SIGHUP, previous_hup)
+            try:
+                daemon_stopped(self.db)
+            except StorageError as exc:
+                logger.error("could not record the daemon's stop: %s", exc)
+            logger.info("daemon stopped")
+
+    async def _once(self) -> int:
+        sources = list(self.config.sources)
+        logger.info(
+            "daemon started for one pass: version=%s config=%s sources=%d",
+            __version__,
+            _path(self.config),
+            len(sources),
+            extra=self._identity(),
+        )
+        work = asyncio.ensure_future(
+            crawl_sources(self.crawls, sources, options=CrawlOptions(due_only=True))
+        )
+        stop = asyncio.ensure_future(self._stop_requested.wait())
+        await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not work.done():  # stopped by a signal: as graceful as the daemon's stop
+            self.stopping = True
+            await self._close_crawls(asyncio.shield(work))
+            return 0
+        results: list[SourceResult] = work.result()
+        return 0 if all(r.status in ("ok", "skipped") for r in results) else 1
+
+    def _start_scheduler(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.scheduler = AsyncIOScheduler(
+            event_loop=loop,
+            timezone=self._timezone(),
+            # One run per source at a time; runs missed while busy or down collapse into one,
+            # however late (the default grace of 1 s would drop them).
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self.scheduler.add_listener(
+            self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
+        )
+        self._schedule(self.config.sources)
+        self.scheduler.start()
+        next_runs = self._next_runs()
+        logger.info(
+            "daemon started: version=%s config=%s sources=%d next runs: %s",
+            __version__,
+            _path(self.config),
+            len(self.config.sources),
+            ", ".join(f"{name} {_when(when)}" for name, when in sorted(next_runs.items()))
+            or "none",
+            extra=self._identity(),
+        )
+        set_next_runs(self.db, next_runs)
+
+    def _identity(self) -> dict[str, Any]:
+        return {"version": __version__, "config": _path(self.config)}
+
+    async def _heartbeat(self) -> None:
+        interval = self.config.daemon.heartbeat_delta.total_seconds()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                heartbeat(self.db)
+            except StorageError as exc:  # the database is away: say so, keep trying
+                logger.error("heartbeat not written: %s", exc)
+
+    # -- jobs -----------------------------------------------------------------------------
+    async def _run_source(self, name: str) -> None:
+        """The scheduled job of one source: the same crawl as ``newsrelay crawl --due-only``."""
+        if self.stopping:
+            return
+        try:
+            source = self.config.source(name)
+        except ConfigError:
+            return  # removed by a reload while this run was waiting
+        task = asyncio.current_task()
+        assert task is not None
+        self._running[name] = task
+        try:
+            self._record_next_run(name)
+            await crawl_sources(self.crawls, [source], options=CrawlOptions(due_only=True))
+        finally:
+            self._running.pop(name, None)
+
+    def _record_next_run(self, name: str) -> None:
+        assert self.scheduler is not None
+        job = self.scheduler.get_job(name)
+        set_next_runs(self.db, {name: job.next_run_time if job else None})
+
+    def _on_job_event(self, event: JobEvent) -> None:
+        name = event.job_id
+        if event.code == EVENT_JOB_ERROR:
+            assert isinstance(event, JobExecutionEvent)
+            exc = event.exception
+            logger.error(
+                "scheduled run raised: source=%s: %s",
+                name,
+                exc,
+                exc_info=(type(exc), exc, exc.__traceback__),
+                extra={"source": name},
+            )
+        elif event.code == EVENT_JOB_MAX_INSTANCES:
+            logger.warning(
+                "run skipped: the previous run of source=%s is still going",
+                name,
+                extra={"source": name},
+            )
+        else:
+            logger.warning("run missed: source=%s", name, extra={"source": name})
+
+    # -- schedules ------------------------------------------------------------------------
+    def _schedule(self, sources: Sequence[SourceConfig]) -> None:
+        """Add (or replace) the job of each source; its first run catches up on a missed one."""
+        assert self.scheduler is not None
+        for source in sources:
+            ensure_source(self.db, source.name, [])
+        last_runs = last_run_starts(self.db)
+        now = datetime.now(UTC)
+        for source in sources:
+            trigger, period = self._trigger(source, now)
+            first = _first_run(source, trigger, period, last_runs.get(source.name), now)
+            options: dict[str, Any] = {} if first is None else {"next_run_time": first}
+            self.scheduler.add_job(
+                self._run_source,
+                trigger,
+                args=[source.name],
+                id=source.name,
+                name=source.name,
+                replace_existing=True,
+                **options,
+            )
+
+    def _trigger(self, source: SourceConfig, now: datetime) -> tuple[BaseTrigger, timedelta]:
+        """The source's trigger, with its jitter, and the time between two of its runs."""
+        fraction = self.config.daemon.jitter
+        if source.cron:
+            cron = CronTrigger.from_crontab(source.cron, timezone=self._timezone())
+            first = cron.get_next_fire_time(None, now)
+            second = cron.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
+            period = (second - first) if first and second else timedelta(0)
+            cron.jitter = int(period.total_seconds() * fraction) or None
+            return cron, period
+        period = source.interval_delta or self.config.daemon.default_interval_delta
+        jitter = int(period.total_seconds() * fraction) or None
+        trigger = IntervalTrigger(seconds=period.total_seconds(), jitter=jitter)
+        return trigger, period
+
+    def _timezone(self) -> ZoneInfo:
+        return ZoneInfo(self.config.daemon.timezone)
+
+    def _next_runs(self) -> dict[str, datetime | None]:
+        assert self.scheduler is not None
+        return {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
+
+    # -- reload ---------------------------------------------------------------------------
+    def reload(self) -> None:
+        """SIGHUP: read the config again; add, remove and reschedule sources."""
+        if self.stopping or self.scheduler is None:
+            return
+        try:
+            config = load_config(self.config.path)
+        except ConfigError as exc:
+            logger.error("config reload failed, keeping the running config: %s", exc)
+            return
+        if config.database.url != self.config.database.url:
+            logger.warning("database.url changed: restart the daemon to use the new database")
+            config = config.model_copy(update={"database": self.config.database})
+        old = {s.name: s for s in self.config.sources}
+        new = {s.name: s for s in config.sources}
+        removed = sorted(old.keys() - new.keys())
+        added = [new[name] for name in sorted(new.keys() - old.keys())]
+        rescheduled = [
+            new[name]
+            for name in sorted(old.keys() & new.keys())
+            if (old[name].interval, old[name].cron) != (new[name].interval, new[name].cron)
+        ]
+        if config.daemon != self.config.daemon:
+            rescheduled = [new[name] for name in sorted(old.keys() & new.keys())]
+        for name in removed:
+            self.scheduler.remove_job(name)
+        self.config = config
+        self.crawls = Crawls.create(config, self.db, pool=self.crawls.pool)
+        self._generations = [c for c in self._generations if c.runner.crawlers] + [self.crawls]
+        self._schedule([*added, *rescheduled])
+        unschedule_all_but(self.db, new)
+        next_runs = self._next_runs()
+        set_next_runs(self.db, next_runs)
+        logger.info(
+            "config reloaded: sources=%d added=%s removed=%s rescheduled=%s",
+            len(new),
+            ",".join(s.name for s in added) or "-",
+            ",".join(removed) or "-",
+            ",".join(s.name for s in rescheduled) or "-",
+            extra={"config": _path(config)},
+        )
+
+    # -- stopping -------------------------------------------------------------------------
+    async def _shutdown(self) -> None:
+        """Pause, close the crawls in flight and wait for them, then shut the scheduler down."""
+        assert self.scheduler is not None
+        self.stopping = True
+        self.scheduler.pause()
+        running = list(self._running.values())
+        logger.info("stopping: %d crawls in flight", len(running))
+        if running:
+            await self._close_crawls(asyncio.gather(*running, return_exceptions=True))
+        self.scheduler.shutdown(wait=False)
+
+    async def _close_crawls(self, work: asyncio.Future[Any]) -> None:
+        """Ask every crawl to close, and wait for ``work`` at most ``daemon.stop_timeout``."""
+        timeout = self.config.daemon.stop_timeout_delta.total_seconds()
+        stopping = [asyncio.ensure_future(crawls.runner.stop()) for crawls in self._generations]
+        done, _ = await asyncio.wait({asyncio.ensure_future(work)}, timeout=timeout)
+        for task in stopping:
+            task.cancel()
+        if not done:
+            logger.warning(
+                "crawls still open after %.0fs: stopping anyway (their runs are marked "
+                "interrupted at the next start)",
+                timeout,
+            )
+
+
+def _first_run(
+    source: SourceConfig,
+    trigger: BaseTrigger,
+    period: timedelta,
+    last: datetime | None,
+    now: datetime,
+) -> datetime | None:
+    """When a source's job first runs: soon if it never ran or a run was missed while the
+    daemon was down, else one period after its last run (None: the trigger's next time)."""
+    soon = now + CATCH_UP_SPREAD * random.random()
+    if last is None:
+        return soon
+    if source.cron:
+        missed = trigger.get_next_fire_time(None, last + timedelta(seconds=1))
+        return soon if missed is not None and missed <= now else None
+    due = last + period
+    return soon if due <= now else due
+
+
+def _path(config: Config) -> str | None:
+    return str(config.path) if config.path else None
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else "-"

@@ -1,0 +1,378 @@
+"""The daemon, ``newsrelay run``, as a real subprocess against a real loopback site.
+
+Sources poll every 1-2 s so a test sees several scheduled runs in a few seconds. Logs are
+JSON lines (``--log-format json``) written to a file the test reads as the daemon goes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import NEWSRELAY, run_newsrelay, write_config
+from tests.localsite import LocalSite, wait_until
+
+SUMMARY_KEYS = {"source", "run_id", "new", "duplicates", "errors", "duration_s"}
+WORDS = (  # noqa: SIM905 - a sentence of words reads better than a list
+    "harbour council budget river minister rail tunnel school hospital drought "
+    "farmers election court museum festival bridge vaccine airport strike coast storm "
+    "energy grid wheat export bank currency port ferry library reform police market "
+    "village"
+).split()
+
+
+def newsroom(
+    site: LocalSite, name: str, stories: int, *, thin: bool = False, delay: float = 0.0
+) -> str:
+    """An RSS feed of ``stories`` article pages under ``/<name>/``; returns the feed's URL.
+
+    Each story has its own text (seeded by name and number). ``thin`` pages carry no article
+    text, only site chrome, as after a redesign; the feed's description still has a summary.
+    ``delay``: seconds each page takes to answer.
+    """
+    items = []
+    for number in range(stories):
+        rng = random.Random(f"{name}-{number}")
+        title = f"{name} story {number}: {' '.join(rng.sample(WORDS, 4))}"
+        paragraphs = [
+            " ".join(rng.choice(WORDS) for _ in range(60)).capitalize() + "." for _ in range(4)
+        ]
+        body = "" if thin else "".join(f"<p>{p}</p>" for p in paragraphs)
+        path = f"/{name}/news/{number}.html"
+        site.add(
+            path,
+            f"<html><head><title>{title}</title></head><body><nav>Home | World | Sport</nav>"
+            f"<article><h1>{title}</h1>{body}</article><footer>Contact us</footer></body></html>",
+            delay=delay,
+        )
+        items.append(
+            f"<item><title>{title}</title><link>{site.url(path)}</link>"
+            f"<guid>{name}-{number}</guid><description>{paragraphs[0]}</description>"
+            "<pubDate>Wed, 25 Nov 2026 10:00:00 GMT</pubDate></item>"
+        )
+    feed = (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>{name}</title><link>{site.base}</link>{''.join(items)}</channel></rss>"
+    )
+    return site.add(f"/{name}/feed.xml", feed, content_type="application/rss+xml")
+
+
+def source_toml(name: str, feed: str, schedule: str = 'interval = "1s"') -> str:
+    return f'[[sources]]\nname = "{name}"\nfeeds = ["{feed}"]\n{schedule}\n\n'
+
+
+def daemon_config(path: Path, db_url: str, sources: str, **daemon: str) -> Path:
+    settings = {"heartbeat": '"1s"', "stop_timeout": '"10s"', "jitter": "0.0", **daemon}
+    table = "[daemon]\n" + "".join(f"{key} = {value}\n" for key, value in settings.items())
+    return write_config(path, db_url, table + "\n" + sources)
+
+
+class DaemonProcess:
+    """``newsrelay --log-format json run`` in the background, its log in a file."""
+
+    def __init__(self, config: Path, *args: str) -> None:
+        self.log_path = config.with_suffix(f".{time.monotonic_ns()}.log")
+        self._log = self.log_path.open("wb")
+        command = [str(NEWSRELAY), "--config", str(config), "--log-format", "json", "run", *args]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=self._log)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every log line so far, parsed: a line that is not JSON fails the test."""
+        text = self.log_path.read_text(encoding="utf-8")
+        complete = text[: text.rfind("\n") + 1]  # a line still being written waits
+        return [json.loads(line) for line in complete.splitlines() if line.strip()]
+
+    def summaries(self, source: str | None = None) -> list[dict[str, Any]]:
+        return [
+            r
+            for r in self.records()
+            if r["msg"].startswith("crawl ") and "run_id" in r
+            if source is None or r["source"] == source
+        ]
+
+    def wait_for(self, predicate: Any, timeout: float = 30.0) -> None:
+        if not wait_until(predicate, timeout=timeout, interval=0.2):
+            raise AssertionError(f"timed out; log so far:\n{self.log_path.read_text()[-4000:]}")
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def stop(self, timeout: float = 20.0) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            self._log.close()
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[DaemonProcess]]:
+    """Daemons a test starts; any still running at the end are killed."""
+    started: list[DaemonProcess] = []
+    yield started
+    for daemon in started:
+        daemon.kill()
+
+
+def start(daemons: list[DaemonProcess], config: Path, *args: str) -> DaemonProcess:
+    daemon = DaemonProcess(config, *args)
+    daemons.append(daemon)
+    return daemon
+
+
+def status(config: Path) -> dict[str, Any]:
+    result = run_newsrelay("status", "--json", config=config)
+    assert result.returncode == 0, result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def stored_urls(config: Path) -> list[str]:
+    result = run_newsrelay("export", "--format", "jsonl", config=config)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line)["url"] for line in result.stdout.splitlines()]
+
+
+# -- the life of a daemon -------------------------------------------------------------------
+def test_daemon_runs_every_source_repeatedly_and_stops_on_sigterm(
+    site: LocalSite, db_url: str, tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    sources = source_toml("alpha", newsroom(site, "alpha", 3)) + source_toml(
+        "beta", newsroom(site, "beta", 2), 'interval = "2s"'
+    )
+    config = daemon_config(tmp_path / "newsrelay.toml", db_url, sources)
+    assert run_newsrelay("health", config=config).returncode == 1  # nothing runs yet
+
+    daemon = start(daemons, config)
+    daemon.wait_for(lambda: len(daemon.summaries("alpha")) >= 3 and daemon.summaries("beta"))
+    assert run_newsrelay("health", config=config).returncode == 0
+    current = status(config)
+    assert current["daemon"]["running"] is True
+    assert current["daemon"]["pid"] == daemon.process.pid
+    by_name = {row["source"]: row for row in current["sources"]}
+    assert by_name["alpha"]["last_run"]["status"] in ("ok", "running")
+    assert by_name["alpha"]["next_run"] is not None
+
+    assert daemon.stop() == 0
+    records = daemon.records()  # every line parsed as JSON
+    assert run_newsrelay("health", config=config).returncode == 1
+    assert status(config)["daemon"]["running"] is False
+
+    started = [r for r in records if r["msg"].startswith("daemon started")]
+    assert len(started) == 1 and "alpha" in started[0]["msg"] and started[0]["version"]
+    assert any(r["msg"] == "daemon stopped" for r in records)
+    summaries = [r for r in records if r["msg"].startswith("crawl ") and "run_id" in r]
+    assert all(r.keys() >= SUMMARY_KEYS for r in summaries)
+    assert all(r["status"] == "ok" for r in summaries), summaries
+    run_ids = [r["run_id"] for r in summaries]
+    assert len(run_ids) == len(set(run_ids))  # one record per run
+    alpha = [r for r in summaries if r["source"] == "alpha"]
+    assert alpha[0]["new"] == 3 and all(r["new"] == 0 for r in alpha[1:])
+    assert sum(r["feeds_not_modified"] for r in alpha[1:]) == len(alpha) - 1  # 304s after
+    assert not any(r["level"] in ("error", "critical") for r in records)
+    assert not any("extraction looks broken" in r["msg"] for r in records)
+    assert sorted(stored_urls(config)) == sorted(
+        site.url(f"/{name}/news/{n}.html") for name, count in (("alpha", 3), ("beta", 2))
+        for n in range(count)
+    )  # fmt: skip
+
+
+def test_second_daemon_on_the_same_database_refuses(
+    site: LocalSite, db_url: str, tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    config = daemon_config(
+        tmp_path / "newsrelay.toml", db_url, source_toml("alpha", newsroom(site, "alpha", 1))
+    )
+    first = start(daemons, config)
+    first.wait_for(lambda: first.summaries("alpha"))
+    for args in (("run",), ("run", "--once")):
+        second = run_newsrelay(*args, config=config, timeout=30)
+        assert second.returncode == 2
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1, second.stderr
+        assert "another newsrelay daemon is running on this database" in lines[0]
+        assert f"pid {first.process.pid}" in lines[0]
+    assert first.process.poll() is None  # the first one is unaffected
+    assert first.stop() == 0
+    # Once it has stopped, the lock is free again.
+    assert run_newsrelay("run", "--once", config=config, timeout=60).returncode == 0
+
+
+def test_sighup_reloads_sources_and_keeps_running_config_when_broken(
+    site: LocalSite, tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    db_url = f"sqlite:///{tmp_path / 'newsrelay.db'}"
+    path = tmp_path / "newsrelay.toml"
+    alpha = source_toml("alpha", newsroom(site, "alpha", 1))
+    beta_feed = newsroom(site, "beta", 2)
+    config = daemon_config(path, db_url, alpha)
+    daemon = start(daemons, config)
+    daemon.wait_for(lambda: daemon.summaries("alpha"))
+
+    daemon_config(path, db_url, alpha + source_toml("beta", beta_feed))
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for(lambda: daemon.summaries("beta"))
+    reloaded = [r for r in daemon.records() if r["msg"].startswith("config reloaded")]
+    assert len(reloaded) == 1 and "added=beta" in reloaded[0]["msg"]
+    assert daemon.summaries("beta")[0]["new"] == 2
+
+    # A broken file: logged, and the running config (both sources) goes on.
+    path.write_text(path.read_text() + "\n[[sources]]\nname = 'Bad Name!'\n")
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for(
+        lambda: any(r["msg"].startswith("config reload failed") for r in daemon.records())
+    )
+    seen = len(daemon.summaries("beta"))
+    daemon.wait_for(lambda: len(daemon.summaries("beta")) > seen)
+
+    # Removing a source stops its runs.
+    daemon_config(path, db_url, source_toml("beta", beta_feed))
+    daemon.signal(signal.SIGHUP)
+    daemon.wait_for(lambda: "removed=alpha" in str(daemon.records()))
+    time.sleep(0.5)  # a run of alpha already under way may still finish
+    alpha_runs = len(daemon.summaries("alpha"))
+    seen = len(daemon.summaries("beta"))
+    daemon.wait_for(lambda: len(daemon.summaries("beta")) >= seen + 2)
+    assert len(daemon.summaries("alpha")) == alpha_runs
+    assert daemon.stop() == 0
+    errors = [r for r in daemon.records() if r["level"] == "error"]
+    assert len(errors) == 1 and "Bad Name!" in errors[0]["msg"]
+
+
+def test_sigterm_closes_crawls_in_flight_as_interrupted(
+    site: LocalSite, tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    feed = newsroom(site, "slow", 4, delay=30)  # each page takes 30 s to answer
+    db_url = f"sqlite:///{tmp_path / 'newsrelay.db'}"
+    config = daemon_config(tmp_path / "newsrelay.toml", db_url, source_toml("slow", feed))
+    daemon = start(daemons, config)
+    assert wait_until(lambda: site.in_flight > 0, timeout=30)  # a page is being fetched
+    began = time.monotonic()
+    assert daemon.stop() == 0
+    assert time.monotonic() - began < 12  # within stop_timeout (10 s), not the pages' 30 s
+    summaries = daemon.summaries("slow")
+    assert [r["status"] for r in summaries] == ["interrupted"]
+    assert status(config)["sources"][0]["last_run"]["status"] == "interrupted"
+    # Nothing the interrupted run left is lost: the next run reads the feed in full again
+    # (no 304 for a feed whose entries were not all handled) and stores every story.
+    newsroom(site, "slow", 4)
+    assert run_newsrelay("run", "--once", config=config, timeout=60).returncode == 0
+    assert len(stored_urls(config)) == 4
+
+
+# -- schedules across restarts --------------------------------------------------------------
+def _age_runs(db_path: Path, by: timedelta) -> None:
+    """Move every recorded run back in time, as if the daemon had been down for ``by``."""
+    with sqlite3.connect(db_path) as conn:
+        for run_id, started in conn.execute("SELECT id, started_at FROM crawl_runs").fetchall():
+            moved = datetime.fromisoformat(started) - by
+            conn.execute(
+                "UPDATE crawl_runs SET started_at = ? WHERE id = ?",
+                (moved.isoformat(sep=" "), run_id),
+            )
+
+
+def test_missed_run_is_caught_up_soon_after_start_and_cadence_is_kept(
+    site: LocalSite, tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    db_path = tmp_path / "newsrelay.db"
+    config = daemon_config(
+        tmp_path / "newsrelay.toml",
+        f"sqlite:///{db_path}",
+        source_toml("hourly", newsroom(site, "hourly", 1), 'interval = "1h"')
+        + source_toml("nightly", newsroom(site, "nightly", 1), 'cron = "0 3 * * *"'),
+    )
+    once = run_newsrelay("run", "--once", config=config, timeout=60)
+    assert once.returncode == 0, once.stderr
+    assert len(site.hits("/hourly/feed.xml")) == 1 and len(site.hits("/nightly/feed.xml")) == 1
+
+    # Just crawled: a restart does not crawl again, it waits for the next hour / 03:00.
+    daemon = start(daemons, config)
+    daemon.wait_for(lambda: any(r["msg"].startswith("daemon started") for r in daemon.records()))
+    time.sleep(3)
+    assert daemon.summaries() == []
+    rows = {row["source"]: row for row in status(config)["sources"]}
+    last = datetime.fromisoformat(rows["hourly"]["last_run"]["started_at"])
+    next_run = datetime.fromisoformat(rows["hourly"]["next_run"])
+    assert abs(next_run - (last + timedelta(hours=1))) < timedelta(seconds=2)
+    next_nightly = datetime.fromisoformat(rows["nightly"]["next_run"])
+    assert next_nightly.astimezone(UTC).hour == 3 and next_nightly.minute == 0
+    assert daemon.stop() == 0
+
+    # Down for two days: both missed a run, and each runs once soon after start.
+    _age_runs(db_path, timedelta(days=2))
+    daemon = start(daemons, config)
+    daemon.wait_for(lambda: daemon.summaries("hourly") and daemon.summaries("nightly"), 20)
+    time.sleep(2)
+    assert len(daemon.summaries("hourly")) == 1 and len(daemon.summaries("nightly")) == 1
+    assert daemon.stop() == 0
+
+
+def test_run_once_crawls_every_source_once(site: LocalSite, db_url: str, tmp_path: Path) -> None:
+    sources = source_toml("alpha", newsroom(site, "alpha", 2)) + source_toml(
+        "beta", newsroom(site, "beta", 1), 'cron = "*/5 * * * *"'
+    )
+    config = daemon_config(tmp_path / "newsrelay.toml", db_url, sources)
+    result = run_newsrelay("--log-format", "json", "run", "--once", config=config, timeout=60)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    summaries = [r for r in records if "run_id" in r]
+    assert sorted((r["source"], r["new"]) for r in summaries) == [("alpha", 2), ("beta", 1)]
+    assert run_newsrelay("health", config=config).returncode == 1  # it has exited
+
+
+def test_killed_daemon_leaves_no_lock_and_its_open_run_is_closed_at_restart(
+    site: LocalSite, db_url: str, tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    feed = newsroom(site, "slow", 2, delay=30)
+    config = daemon_config(tmp_path / "newsrelay.toml", db_url, source_toml("slow", feed))
+    daemon = start(daemons, config)
+    assert wait_until(lambda: site.in_flight > 0, timeout=30)  # a page is being fetched
+    os.kill(daemon.process.pid, signal.SIGKILL)
+    daemon.kill()
+    assert status(config)["sources"][0]["last_run"]["status"] == "running"
+
+    newsroom(site, "slow", 2)  # the same pages, answering at once now
+    again = start(daemons, config)  # the lock died with the process
+    again.wait_for(lambda: again.summaries("slow"))
+    records = again.records()
+    assert any("closed 1 runs left open" in r["msg"] for r in records)
+    assert again.stop() == 0
+    result = run_newsrelay("status", "--json", config=config)
+    runs = json.loads(result.stdout)["sources"][0]
+    assert runs["last_run"]["status"] == "ok"
+    assert sorted(stored_urls(config)) == sorted(site.url(f"/slow/news/{n}.html") for n in (0, 1))
+
+
+# -- extraction health ----------------------------------------------------------------------
+def test_run_where_most_pages_are_empty_warns_about_extraction(
+    site: LocalSite, tmp_path: Path
+) -> None:
+    sources = source_toml("redesigned", newsroom(site, "redesigned", 5, thin=True)) + (
+        source_toml("healthy", newsroom(site, "healthy", 5))
+    )
+    config = daemon_config(tmp_path / "newsrelay.toml", f"sqlite:///{tmp_path / 'n.db'}", sources)
+    result = run_newsrelay("--log-format", "json", "crawl", "--all", config=config)
+    records = [json.loads(line) for line in result.stderr.splitlines()]
+    warnings = [r for r in records if r["msg"].startswith("extraction looks broken")]
+    assert [w["source"] for w in warnings] == ["redesigned"]
+    assert warnings[0]["pages_thin"] == 5 and warnings[0]["pages_extracted"] == 5
+    # The feed's own summaries still stand in for the missing text: nothing is lost.
+    assert len(stored_urls(config)) == 10
