@@ -22,7 +22,11 @@ COPY newsrelay.toml /config/newsrelay.toml
 USER newsrelay
 VOLUME ["/data"]
 
+# The daemon closes crawls in flight on SIGTERM (daemon.stop_timeout, 30 s by default): give
+# `docker stop` more than that, e.g. `docker stop -t 60`, or stop_grace_period in compose.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["newsrelay"]
-# Until the daemon lands (`newsrelay run`), the container crawls every source once.
-CMD ["crawl", "--all"]
+# Healthy while the daemon writes its heartbeat (every daemon.heartbeat, 30 s by default).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+    CMD ["newsrelay", "health"]
+ENTRYPOINT ["newsrelay", "--log-format", "json"]
+CMD ["run"]

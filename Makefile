@@ -1,4 +1,5 @@
-# `make run` and `make test` are the README's two quick-start commands; CI runs `make test`.
+# `make run` (the daemon) and `make test` are the README's two quick-start commands; CI runs
+# `make test`.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -15,7 +16,7 @@ $(BIN)/newsrelay: pyproject.toml
 install: $(BIN)/newsrelay
 
 run: install
-	$(BIN)/newsrelay --config $(CONFIG) crawl --all
+	$(BIN)/newsrelay --config $(CONFIG) run
 
 test: install
 	$(BIN)/pytest -q

@@ -5,19 +5,54 @@ enters ``slot.transferring`` only when its task first runs; ``_process_queue`` t
 always sees free transfer slots and starts the whole queue at once (8 pages with a limit of
 2 all arrived within 7 ms). Reserving the slot before scheduling restores the limit.
 This copies a private method: re-check it when upgrading Scrapy.
+
+It can also cancel what it is downloading. Scrapy's graceful close waits for every download
+in flight, which a server that never answers holds for the whole download timeout; a daemon
+asked to stop must be quicker than that (see :func:`crawler.runner.stop_crawls`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from time import monotonic
+from typing import Any
 
+from scrapy import Request
 from scrapy.core.downloader import Downloader, Slot
+from scrapy.crawler import Crawler
+from scrapy.http import Response
 from scrapy.utils.asyncio import call_later
-from scrapy.utils.defer import _schedule_coro
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+
+
+class CrawlStopping(Exception):
+    """A download cancelled because its crawl is closing (SIGTERM): not the site's fault."""
 
 
 class PerHostLimitedDownloader(Downloader):
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._cancelled = False
+
+    def cancel_downloads(self) -> None:
+        """Fail every queued and in-flight download with :class:`CrawlStopping`, now."""
+        self._cancelled = True
+        for slot in self.slots.values():
+            self._drop_queue(slot)
+        for task in list(self._tasks):
+            task.cancel()
+
+    def _drop_queue(self, slot: Slot) -> None:
+        while slot.queue:
+            _, queue_dfd = slot.queue.popleft()
+            queue_dfd.errback(CrawlStopping("the crawl is stopping"))
+
     def _process_queue(self, slot: Slot) -> None:
+        if self._cancelled:
+            self._drop_queue(slot)
+            return
         if slot.latercall:
             return
         now = monotonic()
@@ -31,7 +66,21 @@ class PerHostLimitedDownloader(Downloader):
             slot.lastseen = now
             request, queue_dfd = slot.queue.popleft()
             slot.transferring.add(request)  # reserved now; _download adds it again (a no-op)
-            _schedule_coro(self._wait_for_download(slot, request, queue_dfd))
+            task = asyncio.ensure_future(self._wait_for_download(slot, request, queue_dfd))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
             if delay:  # no burst when an inter-request delay is configured
                 self._process_queue(slot)
                 break
+
+    async def _wait_for_download(
+        self, slot: Slot, request: Request, queue_dfd: Deferred[Response]
+    ) -> None:
+        try:
+            response = await self._download(slot, request)
+        except asyncio.CancelledError:  # cancel_downloads(): the engine still gets an answer
+            queue_dfd.errback(CrawlStopping("the crawl is stopping"))
+        except Exception:
+            queue_dfd.errback(Failure())  # type: ignore[no-untyped-call]
+        else:
+            queue_dfd.callback(response)

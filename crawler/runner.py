@@ -21,6 +21,7 @@ from scrapy.utils.reactor import install_reactor
 
 from crawler import settings as default_settings
 from crawler.config import Config, SourceConfig
+from crawler.downloader import PerHostLimitedDownloader
 from crawler.runs import CrawlOptions, ProgressCallback, SourceResult, StoppedAtOnce
 from crawler.spiders.feeds import FeedSpider
 from crawler.spiders.page import FetchedPage, PageSpider
@@ -229,10 +230,25 @@ def run_crawls(
     try:
         return run_in_reactor(
             crawl_sources(crawls, sources, options=options, on_progress=on_progress),
-            on_first_signal=crawls.runner.stop,
+            on_first_signal=lambda: stop_crawls(crawls.runner),
         )
     finally:
         crawls.close()
+
+
+async def stop_crawls(runner: AsyncCrawlerRunner) -> None:
+    """Close every crawl of ``runner`` now; their runs are recorded as interrupted.
+
+    Scrapy's own stop waits for each download in flight to finish or time out (a server that
+    never answers holds it for ``fetch.timeout``): those downloads are cancelled instead.
+    """
+    stopping = asyncio.ensure_future(runner.stop())
+    await asyncio.sleep(0)  # the engines start closing first, so they take no new requests
+    for crawler in list(runner.crawlers):
+        downloader = getattr(crawler.engine, "downloader", None)
+        if isinstance(downloader, PerHostLimitedDownloader):
+            downloader.cancel_downloads()
+    await stopping
 
 
 def fetch_page(config: Config, url: str) -> FetchedPage:

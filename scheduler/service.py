@@ -37,7 +37,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from crawler.config import Config, ConfigError, SourceConfig, load_config
-from crawler.runner import Crawls, crawl_sources, run_in_reactor
+from crawler.runner import Crawls, crawl_sources, run_in_reactor, stop_crawls
 from crawler.runs import CrawlOptions, SourceResult
 from scheduler import __version__
 from storage.daemon import (
@@ -320,7 +320,7 @@ class Daemon:
     async def _close_crawls(self, work: asyncio.Future[Any]) -> None:
         """Ask every crawl to close, and wait for ``work`` at most ``daemon.stop_timeout``."""
         timeout = self.config.daemon.stop_timeout_delta.total_seconds()
-        stopping = [asyncio.ensure_future(crawls.runner.stop()) for crawls in self._generations]
+        stopping = [asyncio.ensure_future(stop_crawls(c.runner)) for c in self._generations]
         done, _ = await asyncio.wait({asyncio.ensure_future(work)}, timeout=timeout)
         for task in stopping:
             task.cancel()

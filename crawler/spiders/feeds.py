@@ -20,6 +20,7 @@ from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
 from crawler.config import Config, load_config
+from crawler.downloader import CrawlStopping
 from crawler.failures import describe_failure, is_transient
 from crawler.feeds import FeedEntry, ParsedFeed
 from crawler.middlewares import retry_after_seconds
@@ -223,6 +224,8 @@ class FeedSpider(scrapy.Spider):
         return requests
 
     def feed_failed(self, failure: Failure) -> None:
+        if isinstance(failure.value, CrawlStopping):
+            return  # not a failure: the crawl is closing, and its feeds will be read again
         request = failure.request  # type: ignore[attr-defined]
         response = getattr(failure.value, "response", None)
         status = response.status if response is not None else None
@@ -328,6 +331,8 @@ class FeedSpider(scrapy.Spider):
             )
 
     def start_point_failed(self, failure: Failure) -> None:
+        if isinstance(failure.value, CrawlStopping):
+            return  # not a failure: the crawl is closing, and its feeds will be read again
         request = failure.request  # type: ignore[attr-defined]
         self._start_point_error(request.url, describe_failure(failure))
 
@@ -395,6 +400,8 @@ class FeedSpider(scrapy.Spider):
         )
 
     def page_failed(self, failure: Failure) -> None:
+        if isinstance(failure.value, CrawlStopping):
+            return  # not a failure: the crawl is closing, and its feeds will be read again
         request = failure.request  # type: ignore[attr-defined]
         self.context.counters.pages_fetched += 1
         self._page_error(
