@@ -22,6 +22,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration in migrations/versions (a test checks it against Alembic's head).
 # Kept here so that opening a database does not import Alembic (a second of start-up).
 SCHEMA_REVISION = "0005"
+_PG_SCHEMA_LOCK = (
+    "SELECT pg_advisory_xact_lock(hashtextextended('newsrelay schema ' || current_schema(), 0))"
+)
 # PostgreSQL: serialization_failure, deadlock_detected.
 _RETRYABLE = {"40001", "40P01"}
 T = TypeVar("T")
@@ -104,14 +107,26 @@ class Database:
 
         return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
 
-    def upgrade(self) -> None:
-        """Apply every pending Alembic migration."""
+    def upgrade(self, *, only_if_empty: bool = False) -> bool:
+        """Apply every pending Alembic migration, in one transaction; ``only_if_empty``: only
+        to a database without tables. Returns whether it ran.
+
+        Concurrent callers take turns (``BEGIN IMMEDIATE`` on SQLite, an advisory lock on
+        PostgreSQL) and look again once it is theirs: three processes opening one brand-new
+        database create its schema once (unserialized, PostgreSQL failed with a duplicate
+        key in ``pg_type``).
+        """
         from alembic import command
 
         config = self._alembic_config()
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text(_PG_SCHEMA_LOCK))
+            if only_if_empty and inspect(conn).get_table_names():
+                return False
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
+        return True
 
     def _alembic_config(self) -> Any:
         from alembic.config import Config as AlembicConfig
@@ -136,8 +151,8 @@ def open_database(url: str, *, create: bool = True) -> Database:
     _prepare_sqlite_dir(url)
     try:
         db = Database(url)
-        if db._is_empty() and create:
-            db.upgrade()
+        if create and db._is_empty():
+            db.upgrade(only_if_empty=True)
         current, head = db.current_revision(), SCHEMA_REVISION
     except ArgumentError as exc:
         raise StorageError(f"database url {_safe(url)!r} is not valid: {exc}") from None
