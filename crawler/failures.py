@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+)
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import (
     ConnectionLost,
@@ -18,20 +26,38 @@ from twisted.internet.error import (
 from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
+# Scrapy 2.19's download handlers wrap Twisted's errors in its own (CannotResolveHostError for
+# DNSLookupError, ...); both spellings are listed, whichever a handler raises.
+_DNS = (CannotResolveHostError, DNSLookupError)
+_TIMEOUT = (DownloadTimeoutError, TwistedTimeoutError, TCPTimedOutError)
+_REFUSED = (DownloadConnectionRefusedError, TwistedConnectionRefused)
+_LOST = (
+    DownloadFailedError,
+    ResponseDataLossError,
+    ResponseNeverReceived,
+    ResponseFailed,
+    ConnectionLost,
+)
+
 
 def describe_failure(failure: Failure) -> str:
     """One line saying why a request failed: ``HTTP 404``, ``DNS lookup failed``, ..."""
     error = failure.value
     if isinstance(error, HttpError):
         return f"HTTP {error.response.status}"
-    if isinstance(error, DNSLookupError):
+    if isinstance(error, _DNS):
         return "DNS lookup failed"
-    if isinstance(error, TwistedTimeoutError | TCPTimedOutError):
+    if isinstance(error, _TIMEOUT):
         return "timed out"
-    if isinstance(error, TwistedConnectionRefused):
+    if isinstance(error, _REFUSED):
         return "connection refused"
-    if isinstance(error, ResponseNeverReceived | ResponseFailed | ConnectionLost):
+    if isinstance(error, _LOST):
         return "connection lost"
+    if isinstance(error, DownloadCancelledError):
+        # The size cap: "Cancelling download of URL: received response size (N) larger
+        # than download max size (M)."
+        text = str(error).strip()
+        return text.split(": ", 1)[-1].rstrip(".") if "max size" in text else "download cancelled"
     if isinstance(error, IgnoreRequest):
         text = str(error)
         return text if text else "request ignored (robots.txt or size limit)"
@@ -45,13 +71,4 @@ def is_transient(failure: Failure) -> bool:
     if isinstance(error, HttpError):
         status = error.response.status
         return status >= 500 or status in (408, 429)
-    return isinstance(
-        error,
-        TwistedTimeoutError
-        | TCPTimedOutError
-        | TwistedConnectionRefused
-        | ResponseNeverReceived
-        | ResponseFailed
-        | ConnectionLost
-        | DNSLookupError,
-    )
+    return isinstance(error, _DNS + _TIMEOUT + _REFUSED + _LOST)
