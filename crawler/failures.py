@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadCancelledError,
@@ -40,6 +42,11 @@ _LOST = (
 )
 
 
+SIZE_LIMIT = "response larger than [fetch] max_page_bytes"
+_ANNOUNCED = re.compile(r"receive (\d+) bytes which is larger than download max size \((\d+)\)")
+_DECOMPRESSED = re.compile(r"exceeded DOWNLOAD_MAXSIZE \((\d+) B\) during decompression")
+
+
 def describe_failure(failure: Failure) -> str:
     """One line saying why a request failed: ``HTTP 404``, ``DNS lookup failed``, ..."""
     error = failure.value
@@ -54,12 +61,16 @@ def describe_failure(failure: Failure) -> str:
     if isinstance(error, _LOST):
         return "connection lost"
     if isinstance(error, DownloadCancelledError):
-        # The size cap: "Cancelling download of URL: received response size (N) larger
-        # than download max size (M)."
-        text = str(error).strip()
-        return text.split(": ", 1)[-1].rstrip(".") if "max size" in text else "download cancelled"
+        # Scrapy's HTTP handler cancels a download only for the size limit: with the size a
+        # Content-Length announced, or with no message once the body grew past the limit.
+        if match := _ANNOUNCED.search(str(error)):
+            announced, limit = match.groups()
+            return f"{SIZE_LIMIT} ({limit} bytes): {announced} bytes announced"
+        return f"{SIZE_LIMIT}: cut off"
     if isinstance(error, IgnoreRequest):
         text = str(error)
+        if match := _DECOMPRESSED.search(text):
+            return f"{SIZE_LIMIT} ({match.group(1)} bytes) once decompressed"
         return text if text else "request ignored (robots.txt or size limit)"
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0]}" if lines and lines[0] else type(error).__name__

@@ -51,6 +51,7 @@ EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
     "scrapy.extensions.remote_control.RemoteControl": None,
     "scrapy.extensions.memusage.MemoryUsage": None,
+    "crawler.logfilters.OneLineLogs": 0,  # one log line per failure, no Scrapy tracebacks
 }
 # Never MEMUSAGE_LIMIT_MB in a daemon: it checks the process's peak, so once crossed every
 # later crawl would close at once.

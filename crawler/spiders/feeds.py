@@ -222,6 +222,10 @@ class FeedSpider(scrapy.Spider):
                     callback=self.parse_article,
                     errback=self.page_failed,
                     cb_kwargs={"url": url, "entry": entry, "feed_id": feed_id, "url_id": url_id},
+                    # Each entry is claimed once above. Scrapy's duplicate filter would drop a
+                    # redirect back to an address already seen (a redirect loop) silently,
+                    # with neither callback nor errback: the entry would vanish unreported.
+                    dont_filter=True,
                 )
             )
         return requests
