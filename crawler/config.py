@@ -95,7 +95,13 @@ _HOST_NAME = re.compile(rf"^{_HOST_LABEL}(?:\.{_HOST_LABEL})*$")
 
 
 def _check_host(value: str) -> str:
+    import ipaddress
+
     host = value.strip().lower().rstrip(".")
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))  # an address is a host too
+    except ValueError:
+        pass
     try:  # a domain in any script, as links carry it (xn--...)
         host = host.encode("idna").decode("ascii")
     except UnicodeError:

@@ -64,7 +64,7 @@ class NetworkGuardMiddleware:
             raise AddressRefused(f"refused {request.url[:200]!r}: no host")
         address = parse_ip(host)
         if address is not None and not is_public(address):
-            raise AddressRefused(refused_message(host, str(address)))
+            raise AddressRefused(refused_message(host, host))
 
     def process_exception(self, request: Request, exception: Exception) -> None:
         if isinstance(exception, CannotResolveHostError | DNSLookupError):
