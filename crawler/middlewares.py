@@ -10,6 +10,7 @@ from typing import Self
 
 from scrapy import Request
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import CannotResolveHostError
 from scrapy.http import Response
@@ -77,6 +78,19 @@ class NetworkGuardMiddleware:
         from twisted.internet import reactor
 
         return guarded_resolver(reactor, self.allow_private, self.dns_cache_size)
+
+
+class HttpOnlyMetaRefreshMiddleware(MetaRefreshMiddleware):
+    """Scrapy's ``<meta http-equiv=refresh>`` redirects, with a refresh to something that is
+    no web address (``url=javascript:...``) ignored and the page kept, as a browser refusing
+    to run it would show it. Scrapy 2.19 fails the page with a ValueError instead: it builds
+    the request before checking the scheme."""
+
+    def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]
+        try:
+            return super().process_response(request, response)
+        except ValueError:
+            return response
 
 
 class BackoffRetryMiddleware(RetryMiddleware):
