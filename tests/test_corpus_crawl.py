@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from crawler.feeds import parse_feed
-from tests.conftest import CORPUS, run_newsrelay, write_config
+from tests.conftest import CORPUS, write_config
 from tests.localsite import LocalSite
 from tests.test_feeds import corpus_feeds
+from tests.test_hostile import PEAK_RSS_LIMIT_MIB, run_measured
 from tests.test_polite import article_html
 
 _HEADER = re.compile(rb"Header:\s*Content-type:\s*([^\r\n]*?)\s*(?:-->|\r?\n)", re.I)
@@ -63,9 +64,11 @@ def test_every_corpus_feed_is_ingested_or_rejected_with_one_reason(
         config.read_text().replace("timeout = 10\n", "timeout = 5\nparallel_sources = 16\n")
     )
 
-    result = run_newsrelay("--log-format", "json", "crawl", "--all", config=config, timeout=300)
+    result = run_measured(config, "--log-format", "json", "crawl", "--all", timeout=300)
+    print(f"corpus crawl: peak RSS {result.peak_rss_mib:.0f} MiB, {result.seconds:.1f} s")
 
     assert "Traceback" not in result.stderr
+    assert result.peak_rss_mib < PEAK_RSS_LIMIT_MIB
     assert result.returncode == 1  # some corpus files are no feeds: their sources fail
     logs = [json.loads(line) for line in result.stderr.splitlines()]
     summaries = [r for r in logs if r["logger"] == "crawler.runner"]
