@@ -22,6 +22,7 @@ from twisted.internet.error import DNSLookupError
 from crawler.network import (
     AddressRefused,
     GuardedResolver,
+    dns_cache_size,
     guarded_resolver,
     is_public,
     parse_ip,
@@ -50,8 +51,8 @@ class NetworkGuardMiddleware:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         settings = crawler.settings
-        cache = settings.getint("DNSCACHE_SIZE") if settings.getbool("DNSCACHE_ENABLED") else 0
-        return cls(settings.getbool("NEWSRELAY_ALLOW_PRIVATE_NETWORKS"), cache)
+        allow_private = settings.getbool("NEWSRELAY_ALLOW_PRIVATE_NETWORKS")
+        return cls(allow_private, dns_cache_size(settings))
 
     def process_request(self, request: Request) -> None:
         parts = urlparse_cached(request)

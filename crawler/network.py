@@ -21,6 +21,7 @@ from typing import Any
 
 from scrapy.exceptions import IgnoreRequest
 from scrapy.resolver import CachingHostnameResolver
+from scrapy.settings import BaseSettings
 from scrapy.utils.datatypes import LocalCache
 from twisted.internet.interfaces import (
     IAddress,
@@ -111,8 +112,8 @@ class GuardedResolver(CachingHostnameResolver):
     @classmethod
     def from_crawler(cls, crawler: Any, reactor: Any) -> GuardedResolver:
         settings = crawler.settings
-        cache_size = settings.getint("DNSCACHE_SIZE") if settings.getbool("DNSCACHE_ENABLED") else 0
-        return cls(reactor, cache_size, settings.getbool("NEWSRELAY_ALLOW_PRIVATE_NETWORKS"))
+        allow_private = settings.getbool("NEWSRELAY_ALLOW_PRIVATE_NETWORKS")
+        return cls(reactor, dns_cache_size(settings), allow_private)
 
     def resolveHostName(
         self,
@@ -133,6 +134,11 @@ class GuardedResolver(CachingHostnameResolver):
         """Why connections to ``host`` were refused, if its last resolution was."""
         address = self.refused.get(host.lower())
         return refused_message(host, address) if address is not None else None
+
+
+def dns_cache_size(settings: BaseSettings) -> int:
+    """Scrapy's DNS cache size as its settings say (0: off)."""
+    return settings.getint("DNSCACHE_SIZE") if settings.getbool("DNSCACHE_ENABLED") else 0
 
 
 def guarded_resolver(reactor: Any, allow_private: bool, cache_size: int) -> GuardedResolver:
