@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,9 +22,10 @@ from crawler.config import load_config
 from crawler.feeds import parse_feed
 from crawler.scope import in_scope, source_domains
 from crawler.urls import canonical_url
-from tests.conftest import CORPUS, REPO, Result, run_newsrelay, write_config
+from tests.conftest import CORPUS, REPO, run_newsrelay, write_config
 from tests.localsite import LocalSite
 from tests.test_crawl import summary
+from tests.test_hostile import json_logs
 from tests.test_polite import article_html
 
 RSS = "application/rss+xml; charset=utf-8"
@@ -52,10 +52,6 @@ def source(name: str, feed: str, allowed: list[str] | None = None) -> str:
     if allowed is not None:
         lines += f"allowed_domains = {json.dumps(allowed)}\n"
     return lines + "\n"
-
-
-def json_logs(result: Result) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
 
 
 def runs(database: Path) -> dict[str, tuple[str, int, int, str]]:
@@ -97,7 +93,7 @@ def test_a_name_that_resolves_to_loopback_is_refused_when_connecting(
     assert result.returncode == 1
     reason = f"refused localhost: it resolves to non-public address 127.0.0.1 {HINT}"
     assert summary(result.stdout)["local"]["why"] == f"feed {feed}: {reason}"
-    failed = [r for r in json_logs(result) if r["logger"] == "crawler.spiders.feeds"]
+    failed = [r for r in json_logs(result.stderr) if r["logger"] == "crawler.spiders.feeds"]
     assert [r["msg"] for r in failed] == [f"feed failed: source=local url={feed} reason={reason}"]
     assert site.requests == []  # not the feed, not robots.txt
 
@@ -249,7 +245,7 @@ def test_links_to_other_sites_are_counted_not_followed(site: LocalSite, tmp_path
     assert runs(database)["s"][:3] == ("ok", 1, 0)
     assert summary(result.stdout)["s"]["why"] == ""  # not an error
     assert site.hits("/news/away.html") == []
-    offsite = [r for r in json_logs(result) if "offsite_links" in r]
+    offsite = [r for r in json_logs(result.stderr) if "offsite_links" in r]
     assert [(r["msg"], r["offsite_links"]) for r in offsite] == [
         (
             "links to other sites not followed: source=s links=2 hosts=localhost "
