@@ -157,6 +157,8 @@ class NewsSite:
             "[fetch]",
             "allow_private_networks = true",
         ]
+        # Feeds list other outlets' stories (syndication): links there are followed too.
+        hosts = sorted({urlsplit(outlet.base).hostname or "" for outlet in self.outlets} - {""})
         for outlet in self.outlets:
             urls = [feed.url for feed in self.feeds if feed.outlet is outlet]
             lines += [
@@ -164,6 +166,7 @@ class NewsSite:
                 "[[sources]]",
                 f'name = "{outlet.slug}"',
                 "feeds = [" + ", ".join(json.dumps(u) for u in urls) + "]",
+                f"allowed_domains = {json.dumps(hosts)}",
                 f'interval = "{interval}"',
             ]
         return "\n".join(lines) + "\n"

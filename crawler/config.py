@@ -90,6 +90,32 @@ def _check_http(url: str) -> str:
     return url
 
 
+_HOST_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_HOST_NAME = re.compile(rf"^{_HOST_LABEL}(?:\.{_HOST_LABEL})*$")
+
+
+def _check_host(value: str) -> str:
+    import ipaddress
+
+    host = value.strip().lower().rstrip(".")
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))  # an address is a host too
+    except ValueError:
+        pass
+    try:  # a domain in any script, as links carry it (xn--...)
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        host = ""
+    if len(host) > 253 or not _HOST_NAME.match(host):
+        raise ValueError(
+            f"{value!r} is not a bare host name like 'bbc.com' (no scheme, port, path or *)"
+        )
+    return host
+
+
+HostName = Annotated[str, AfterValidator(_check_host)]
+
+
 class ListingConfig(_Strict):
     """A page listing article links, for outlets without a usable feed."""
 
@@ -123,6 +149,9 @@ class SourceConfig(_Strict):
     # A regex whose first group is the article's id in its URL: two URLs with the same id are
     # one article (PressTV: the slug after the id changes).
     url_id_pattern: str | None = None
+    # Article links are followed to the hosts of the source's own feeds, sitemaps and listings
+    # (a leading www. dropped) and their subdomains, and to these domains and their subdomains.
+    allowed_domains: list[HostName] = Field(default_factory=list)
 
     @field_validator("url_id_pattern")
     @classmethod

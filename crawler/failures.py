@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from scrapy.exceptions import IgnoreRequest
+import re
+
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+)
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import (
     ConnectionLost,
@@ -18,22 +28,49 @@ from twisted.internet.error import (
 from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
+# Scrapy 2.19's download handlers wrap Twisted's errors in its own (CannotResolveHostError for
+# DNSLookupError, ...); both spellings are listed, whichever a handler raises.
+_DNS = (CannotResolveHostError, DNSLookupError)
+_TIMEOUT = (DownloadTimeoutError, TwistedTimeoutError, TCPTimedOutError)
+_REFUSED = (DownloadConnectionRefusedError, TwistedConnectionRefused)
+_LOST = (
+    DownloadFailedError,
+    ResponseDataLossError,
+    ResponseNeverReceived,
+    ResponseFailed,
+    ConnectionLost,
+)
+
+
+SIZE_LIMIT = "response larger than [fetch] max_page_bytes"
+_ANNOUNCED = re.compile(r"receive (\d+) bytes which is larger than download max size \((\d+)\)")
+_DECOMPRESSED = re.compile(r"exceeded DOWNLOAD_MAXSIZE \((\d+) B\) during decompression")
+
 
 def describe_failure(failure: Failure) -> str:
     """One line saying why a request failed: ``HTTP 404``, ``DNS lookup failed``, ..."""
     error = failure.value
     if isinstance(error, HttpError):
         return f"HTTP {error.response.status}"
-    if isinstance(error, DNSLookupError):
+    if isinstance(error, _DNS):
         return "DNS lookup failed"
-    if isinstance(error, TwistedTimeoutError | TCPTimedOutError):
+    if isinstance(error, _TIMEOUT):
         return "timed out"
-    if isinstance(error, TwistedConnectionRefused):
+    if isinstance(error, _REFUSED):
         return "connection refused"
-    if isinstance(error, ResponseNeverReceived | ResponseFailed | ConnectionLost):
+    if isinstance(error, _LOST):
         return "connection lost"
+    if isinstance(error, DownloadCancelledError):
+        # Scrapy's HTTP handler cancels a download only for the size limit: with the size a
+        # Content-Length announced, or with no message once the body grew past the limit.
+        if match := _ANNOUNCED.search(str(error)):
+            announced, limit = match.groups()
+            return f"{SIZE_LIMIT} ({limit} bytes): {announced} bytes announced"
+        return f"{SIZE_LIMIT}: cut off"
     if isinstance(error, IgnoreRequest):
         text = str(error)
+        if match := _DECOMPRESSED.search(text):
+            return f"{SIZE_LIMIT} ({match.group(1)} bytes) once decompressed"
         return text if text else "request ignored (robots.txt or size limit)"
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0]}" if lines and lines[0] else type(error).__name__
@@ -45,13 +82,4 @@ def is_transient(failure: Failure) -> bool:
     if isinstance(error, HttpError):
         status = error.response.status
         return status >= 500 or status in (408, 429)
-    return isinstance(
-        error,
-        TwistedTimeoutError
-        | TCPTimedOutError
-        | TwistedConnectionRefused
-        | ResponseNeverReceived
-        | ResponseFailed
-        | ConnectionLost
-        | DNSLookupError,
-    )
+    return isinstance(error, _DNS + _TIMEOUT + _REFUSED + _LOST)

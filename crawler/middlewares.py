@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import random
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -11,58 +10,88 @@ from typing import Self
 
 from scrapy import Request
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import CannotResolveHostError
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
-from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.response import response_status_message
+from twisted.internet.error import DNSLookupError
 
-
-class PrivateAddressRefused(IgnoreRequest):
-    """The request's host is (or resolves to) a non-public address."""
+from crawler.network import (
+    AddressRefused,
+    GuardedResolver,
+    dns_cache_size,
+    guarded_resolver,
+    is_public,
+    parse_ip,
+    refused_message,
+)
 
 
 class NetworkGuardMiddleware:
-    """Refuse requests to loopback, private, link-local and other non-global addresses.
+    """Fetch only http(s), and only from public addresses unless the config allows more.
 
-    A feed is untrusted input: without this, an entry linking to http://127.0.0.1:8080/ or
-    http://169.254.169.254/ would make the crawler probe the host's own network. The host
-    name is resolved through Scrapy's caching resolver, the same one the download then uses.
-    ``[fetch] allow_private_networks = true`` turns the check off (tests, intranet setups).
+    Names are checked by the reactor's :class:`crawler.network.GuardedResolver` when the
+    connection is made (this middleware installs it), so the address checked is the address
+    connected to. Here: schemes, IP literals (refused before any request, robots.txt
+    included), and the one-line reason for a name the resolver refused, which Twisted
+    reports as a bare DNS failure. It sits between the retries and the download, so such
+    a failure is not retried. ``[fetch] allow_private_networks = true`` lets private
+    addresses through (tests, intranet setups); other schemes never are.
     """
 
-    def __init__(self, allow_private: bool) -> None:
+    SCHEMES = ("http", "https")
+
+    def __init__(self, allow_private: bool, dns_cache_size: int) -> None:
         self.allow_private = allow_private
+        self.dns_cache_size = dns_cache_size
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler.settings.getbool("NEWSRELAY_ALLOW_PRIVATE_NETWORKS"))
+        settings = crawler.settings
+        allow_private = settings.getbool("NEWSRELAY_ALLOW_PRIVATE_NETWORKS")
+        return cls(allow_private, dns_cache_size(settings))
 
-    async def process_request(self, request: Request) -> None:
+    def process_request(self, request: Request) -> None:
+        parts = urlparse_cached(request)
+        if parts.scheme not in self.SCHEMES:
+            raise AddressRefused(f"refused {request.url[:200]!r}: only http(s) is fetched")
+        self._resolver()
         if self.allow_private:
             return
-        host = urlparse_cached(request).hostname
+        host = parts.hostname
         if not host:
-            raise IgnoreRequest(f"no host in {request.url}")
-        address = await _resolve(host)
-        if not address.is_global:
-            raise PrivateAddressRefused(
-                f"refused {host}: it resolves to non-public address {address} "
-                "(set [fetch] allow_private_networks = true to allow)"
-            )
+            raise AddressRefused(f"refused {request.url[:200]!r}: no host")
+        address = parse_ip(host)
+        if address is not None and not is_public(address):
+            raise AddressRefused(refused_message(host, host))
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        if isinstance(exception, CannotResolveHostError | DNSLookupError):
+            host = urlparse_cached(request).hostname or ""
+            reason = self._resolver().refusal(host)
+            if reason:
+                raise AddressRefused(reason) from None
+
+    def _resolver(self) -> GuardedResolver:
+        from twisted.internet import reactor
+
+        return guarded_resolver(reactor, self.allow_private, self.dns_cache_size)
 
 
-async def _resolve(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        pass
-    from twisted.internet import reactor
+class HttpOnlyMetaRefreshMiddleware(MetaRefreshMiddleware):
+    """Scrapy's ``<meta http-equiv=refresh>`` redirects, with a refresh to something that is
+    no web address (``url=javascript:...``) ignored and the page kept, as a browser refusing
+    to run it would show it. Scrapy 2.19 fails the page with a ValueError instead: it builds
+    the request before checking the scheme."""
 
-    resolved = await maybe_deferred_to_future(reactor.resolve(host))  # type: ignore[arg-type]
-    return ipaddress.ip_address(resolved)
+    def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]
+        try:
+            return super().process_response(request, response)
+        except ValueError:
+            return response
 
 
 class BackoffRetryMiddleware(RetryMiddleware):

@@ -21,9 +21,18 @@ DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 0
 RETRY_ENABLED = True
 RETRY_TIMES = 2
+# The spider logs each failed request once, with its reason; Scrapy's "Gave up retrying"
+# line would say it twice.
+RETRY_GIVE_UP_LOG_LEVEL = "DEBUG"
 REDIRECT_MAX_TIMES = 5
 COOKIES_ENABLED = False
 DNS_TIMEOUT = 20
+# Checks every address a connection is made to (crawler/network.py). NetworkGuardMiddleware
+# installs it where Scrapy does not (AsyncCrawlerRunner installs no resolver).
+TWISTED_DNS_RESOLVER = "crawler.network.GuardedResolver"
+# Only http(s): a feed or sitemap must not make the crawler read file:// paths of this host,
+# data: URLs, FTP or S3.
+DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 
 # Items are written to the database one at a time; a larger value only queues work.
 CONCURRENT_ITEMS = 10
@@ -42,6 +51,7 @@ EXTENSIONS = {
     "scrapy.extensions.telnet.TelnetConsole": None,
     "scrapy.extensions.remote_control.RemoteControl": None,
     "scrapy.extensions.memusage.MemoryUsage": None,
+    "crawler.logfilters.OneLineLogs": 0,  # one log line per failure, no Scrapy tracebacks
 }
 # Never MEMUSAGE_LIMIT_MB in a daemon: it checks the process's peak, so once crossed every
 # later crawl would close at once.
@@ -53,11 +63,14 @@ DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
     "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
     "scrapy.downloadermiddlewares.stats.DownloaderStats": None,
-    # Before robots.txt (100): a refused address is not even asked for its robots.txt.
-    "crawler.middlewares.NetworkGuardMiddleware": 50,
+    # After the retries (550), so that a refused address is not retried; robots.txt
+    # requests pass through it too, so a refused host is not even asked for its robots.txt.
+    "crawler.middlewares.NetworkGuardMiddleware": 560,
     # Scrapy's retries, spaced out with exponential backoff and Retry-After.
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "crawler.middlewares.HttpOnlyMetaRefreshMiddleware": 580,
 }
 NEWSRELAY_RETRY_BACKOFF_BASE = 1.0  # seconds; attempt n waits up to base * 2**n (full jitter)
 NEWSRELAY_RETRY_MAX_WAIT = 60.0  # a longer Retry-After is not waited for within a crawl

@@ -8,6 +8,7 @@ otherwise fail at once with "database is locked" when another connection wrote i
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -171,13 +172,21 @@ def open_database(url: str, *, create: bool = True) -> Database:
     return db
 
 
+POSTGRES_CONNECT_TIMEOUT_S = 10
+
+
 def _create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    connect_args = {}
+    if url.startswith("postgresql") and "connect_timeout" not in url:
+        # libpq waits for an unanswering server as long as TCP lets it (minutes): a wrong
+        # host or a firewall that drops packets should be one line, soon.
+        connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -196,6 +205,12 @@ def _sqlite_on_begin(conn: Any) -> None:
 
 
 def _prepare_sqlite_dir(url: str) -> None:
+    """Create a SQLite file's directory; refuse a file or directory newsrelay cannot write.
+
+    SQLite opens a read-only file without complaint and fails at the first write (a crawl
+    would get as far as its first article), and in WAL mode it needs to create its -wal and
+    -shm files beside the database: both are said here, before any work, in one line.
+    """
     prefix = "sqlite:///"
     if url.startswith(prefix) and ":memory:" not in url:
         path = Path(url[len(prefix) :].split("?", 1)[0])
@@ -203,6 +218,16 @@ def _prepare_sqlite_dir(url: str) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot create directory for {path}: {exc}") from None
+        if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+            raise StorageError(
+                f"database file {path} is not writable (newsrelay writes to it): "
+                "check its permissions and that its file system is not read-only"
+            )
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            raise StorageError(
+                f"directory {path.parent} is not writable: SQLite keeps its -wal and -shm "
+                "files beside the database"
+            )
 
 
 def _safe(url: str) -> str:

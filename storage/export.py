@@ -151,7 +151,7 @@ def write_atom(articles: Iterable[StoredArticle], out: TextIO, *, title: str, fe
     stamp = _date(newest or datetime.now(UTC))
     out.write('<?xml version="1.0" encoding="utf-8"?>\n')
     out.write('<feed xmlns="http://www.w3.org/2005/Atom">\n')
-    out.write(f"  <id>{xml_escape(feed_id)}</id>\n  <title>{xml_escape(title)}</title>\n")
+    out.write(f"  <id>{_xml_text(feed_id)}</id>\n  <title>{_xml_text(title)}</title>\n")
     out.write(f"  <updated>{stamp}</updated>\n")
     out.write("  <generator>newsrelay</generator>\n")
     for entry in entries:
@@ -160,8 +160,19 @@ def write_atom(articles: Iterable[StoredArticle], out: TextIO, *, title: str, fe
     return len(entries)
 
 
+# Characters XML 1.0 forbids (C0 controls but tab and newlines, lone surrogates, U+FFFE/F):
+# a feed carrying one of them, say from a title with "&#14;" in it, is not XML at all, and a
+# feed reader rejects every entry.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_text(text: str, entities: dict[str, str] | None = None) -> str:
+    """``text`` escaped for XML, without the characters XML cannot carry."""
+    return xml_escape(_NOT_XML.sub("", text), entities or {})
+
+
 def _atom_entry(article: StoredArticle, updated: datetime) -> str:
-    x = xml_escape
+    x = _xml_text
     url = safe_url(article.url)
     author = x(article.author or article.source)
     published = (

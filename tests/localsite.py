@@ -7,6 +7,10 @@ Last-Modified header and answer conditional requests with 304, like a well-behav
 A route can also misbehave on purpose: answer slowly (``delay``), or answer a sequence of
 statuses first (``statuses=[503]``: one 503, then the route's own status). The site counts
 the requests it is answering at once (``max_in_flight``), to check per-host concurrency.
+
+Hostile answers: ``add_stream`` sends a body made lazily, chunk by chunk (2 GB, or one that
+never ends), never held in memory; :class:`SilentServer` accepts connections and never
+answers.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from __future__ import annotations
 import email.utils
 import gzip
 import hashlib
+import socket
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -35,6 +41,9 @@ class Route:
     delay: float = 0.0  # seconds to wait before answering
     # Answered first, one per request, in order; then ``status`` for good.
     statuses: list[int] = field(default_factory=list)
+    # A body made per request, chunk by chunk, instead of ``body`` (see LocalSite.add_stream).
+    stream: Callable[[], Iterable[bytes]] | None = None
+    length: int | None = None  # the Content-Length a stream declares; None: chunked
 
     @property
     def etag(self) -> str:
@@ -61,6 +70,7 @@ class LocalSite:
         self.requests: list[RecordedRequest] = []
         self.in_flight = 0  # requests being answered right now
         self.max_in_flight = 0  # the most ever answered at once
+        self.streamed: dict[str, int] = {}  # stream path -> bytes sent, over all requests
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -97,6 +107,34 @@ class LocalSite:
                 list(statuses or []),
             )
         return self.url(path)
+
+    def add_stream(
+        self,
+        path: str,
+        chunks: Callable[[], Iterable[bytes]],
+        *,
+        length: int | None = None,
+        content_type: str = "text/html; charset=utf-8",
+        headers: dict[str, str] | None = None,
+    ) -> str:
+        """Register ``path`` answering 200 with the chunks of a fresh ``chunks()`` per request,
+        written as they are made until the client hangs up: a body of any size, or endless,
+        costs the server one chunk of memory. ``length`` is declared as the Content-Length
+        (it need not be true); without it the answer is chunked. Returns the URL."""
+        with self._lock:
+            self._routes[path] = Route(
+                b"",
+                content_type=content_type,
+                headers=dict(headers or {}),
+                conditional=False,
+                stream=chunks,
+                length=length,
+            )
+        return self.url(path)
+
+    def _sent(self, path: str, count: int) -> None:
+        with self._lock:
+            self.streamed[path] = self.streamed.get(path, 0) + count
 
     def remove(self, path: str) -> None:
         with self._lock:
@@ -173,6 +211,12 @@ def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self, send_body: bool) -> None:
             arrived = time.monotonic()
+            streamed = site._route(self.path)
+            if streamed is not None and streamed.stream is not None:
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                site._record(RecordedRequest(self.command, self.path, headers, 200, arrived))
+                self._stream(streamed, send_body)
+                return
             # In flight from arrival until the answer starts: once the client has any of the
             # answer, it may send its next request, which must not count as overlapping.
             site._enter()
@@ -217,6 +261,32 @@ def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
                 time.sleep(route.delay)
             return status, body, headers, route
 
+        def _stream(self, route: Route, send_body: bool) -> None:
+            assert route.stream is not None
+            self.send_response(200)
+            self.send_header("Content-Type", route.content_type)
+            for name, value in route.headers.items():
+                self.send_header(name, value)
+            if route.length is not None:
+                self.send_header("Content-Length", str(route.length))
+            else:
+                self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            if not send_body:
+                return
+            path = urlsplit(self.path).path
+            try:
+                for chunk in route.stream():
+                    if route.length is None:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    else:
+                        self.wfile.write(chunk)
+                    site._sent(path, len(chunk))
+                if route.length is None:
+                    self.wfile.write(b"0\r\n\r\n")
+            except OSError:  # the client hung up: what a size limit is meant to do
+                self.close_connection = True
+
         def _not_modified(self, route: Route, headers: dict[str, str]) -> bool:
             if_none_match = self.headers.get("If-None-Match")
             if if_none_match is not None:
@@ -237,6 +307,58 @@ def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
             pass  # keep test output clean; requests are recorded instead
 
     return Handler
+
+
+def repeated(chunk: bytes, total: int | None) -> Callable[[], Iterator[bytes]]:
+    """Chunks for ``add_stream``: ``chunk`` over and over, ``total`` bytes in all (None:
+    forever), made one at a time."""
+
+    def chunks() -> Iterator[bytes]:
+        sent = 0
+        while total is None or sent < total:
+            piece = chunk if total is None else chunk[: total - sent]
+            sent += len(piece)
+            yield piece
+
+    return chunks
+
+
+class SilentServer:
+    """A TCP server on loopback that accepts every connection and never sends a byte."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self._socket = socket.create_server((host, 0))
+        self._socket.settimeout(0.2)
+        self._open: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self.accepted = 0
+
+    def url(self, path: str = "/") -> str:
+        host, port = self._socket.getsockname()[:2]
+        return f"http://{host}:{port}{path}"
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._open.append(connection)  # kept open, never read, never answered
+            self.accepted += 1
+
+    def __enter__(self) -> SilentServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for connection in self._open:
+            connection.close()
+        self._socket.close()
 
 
 def wait_until(predicate: object, timeout: float = 10.0, interval: float = 0.05) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from crawler.failures import describe_failure, is_transient
 from crawler.feeds import FeedEntry, ParsedFeed
 from crawler.middlewares import retry_after_seconds
 from crawler.runs import CrawlContext, CrawlOptions, ProgressCallback
+from crawler.scope import in_scope, source_domains
 from crawler.sitemaps import parse_sitemap
 from crawler.spiders import content_type
 from crawler.urls import BadURL, canonical_url
@@ -85,6 +87,8 @@ class FeedSpider(scrapy.Spider):
         self.context = CrawlContext(
             config.source(source), db, options or CrawlOptions(), on_progress
         )
+        self.domains = source_domains(self.context.source)
+        self.offsite: Counter[str] = Counter()  # hosts of links not followed: out of scope
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -191,6 +195,10 @@ class FeedSpider(scrapy.Spider):
                 context.error(f"{origin}: {exc}")
                 logger.warning("skipped entry: source=%s reason=%s", source.name, exc)
                 continue
+            host = urlsplit(url).hostname or ""
+            if not in_scope(host, self.domains):
+                self.offsite[host] += 1
+                continue
             wanted.setdefault(url, (entry, source.url_id(url)))
         if context.options.refetch:
             known: set[str] = set()
@@ -219,6 +227,10 @@ class FeedSpider(scrapy.Spider):
                     callback=self.parse_article,
                     errback=self.page_failed,
                     cb_kwargs={"url": url, "entry": entry, "feed_id": feed_id, "url_id": url_id},
+                    # Each entry is claimed once above. Scrapy's duplicate filter would drop a
+                    # redirect back to an address already seen (a redirect loop) silently,
+                    # with neither callback nor errback: the entry would vanish unreported.
+                    dont_filter=True,
                 )
             )
         return requests
@@ -421,12 +433,29 @@ class FeedSpider(scrapy.Spider):
         context.progress()
 
     def closed(self, reason: str) -> None:
+        if self.offsite:
+            self._log_offsite()
         self.context.close(reason)
         for owned in self._owned:
             if isinstance(owned, Pool):
                 owned.shutdown()
             else:
                 owned.dispose()
+
+    def _log_offsite(self) -> None:
+        """Once per crawl: how many links pointed outside the source's domains, and where."""
+        hosts = ", ".join(host for host, _ in self.offsite.most_common(5))
+        if len(self.offsite) > 5:
+            hosts += f" (+{len(self.offsite) - 5} more)"
+        count = sum(self.offsite.values())
+        logger.warning(
+            "links to other sites not followed: source=%s links=%d hosts=%s "
+            "(add a domain to the source's allowed_domains to follow its links)",
+            self.context.source.name,
+            count,
+            hosts,
+            extra={"source": self.context.source.name, "offsite_links": count},
+        )
 
 
 def _conditional_headers(state: FeedState) -> dict[str, str]:
