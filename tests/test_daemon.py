@@ -183,10 +183,14 @@ def test_daemon_runs_every_source_repeatedly_and_stops_on_sigterm(
     assert any(r["msg"] == "daemon stopped" for r in records)
     summaries = [r for r in records if r["msg"].startswith("crawl ") and "run_id" in r]
     assert all(r.keys() >= SUMMARY_KEYS for r in summaries)
-    assert all(r["status"] == "ok" for r in summaries), summaries
+    # Every run went well, but for one the SIGTERM may have caught under way (per source).
+    for name in ("alpha", "beta"):
+        statuses = [r["status"] for r in summaries if r["source"] == name]
+        assert all(status == "ok" for status in statuses[:-1]), statuses
+        assert statuses[-1] in ("ok", "interrupted"), statuses
     run_ids = [r["run_id"] for r in summaries]
     assert len(run_ids) == len(set(run_ids))  # one record per run
-    alpha = [r for r in summaries if r["source"] == "alpha"]
+    alpha = [r for r in summaries if r["source"] == "alpha" and r["status"] == "ok"]
     assert alpha[0]["new"] == 3 and all(r["new"] == 0 for r in alpha[1:])
     assert sum(r["feeds_not_modified"] for r in alpha[1:]) == len(alpha) - 1  # 304s after
     assert not any(r["level"] in ("error", "critical") for r in records)
