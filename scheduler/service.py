@@ -38,7 +38,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from crawler.config import Config, ConfigError, SourceConfig, load_config
 from crawler.runner import Crawls, crawl_sources, run_in_reactor, stop_crawls
-from crawler.runs import CrawlOptions, SourceResult
+from crawler.runs import CrawlOptions, SourceResult, StoppedAtOnce
 from scheduler import __version__
 from storage.daemon import (
     DaemonLock,
@@ -84,6 +84,11 @@ class Daemon:
             if closed:
                 logger.warning("closed %d runs left open by a process that died", closed)
             return run_in_reactor(self._serve(once), on_first_signal=self.request_stop)
+        except StoppedAtOnce:
+            # A second signal: no graceful close, but `health` should not wait for the
+            # heartbeat to go stale to know (the runs left open are closed at the next start).
+            _record_stop(self.db)
+            raise
         finally:
             self.crawls.close()
             lock.release()
@@ -110,10 +115,7 @@ class Daemon:
         finally:
             beating.cancel()
             signal.signal(signal.SIGHUP, previous_hup)
-            try:
-                daemon_stopped(self.db)
-            except StorageError as exc:
-                logger.error("could not record the daemon's stop: %s", exc)
+            _record_stop(self.db)
             logger.info("daemon stopped")
 
     async def _once(self) -> int:
@@ -276,6 +278,8 @@ class Daemon:
         if config.database.url != self.config.database.url:
             logger.warning("database.url changed: restart the daemon to use the new database")
             config = config.model_copy(update={"database": self.config.database})
+        if config.fetch.extract_processes != self.config.fetch.extract_processes:
+            logger.warning("fetch.extract_processes changed: restart the daemon to apply it")
         old = {s.name: s for s in self.config.sources}
         new = {s.name: s for s in config.sources}
         removed = sorted(old.keys() - new.keys())
@@ -330,6 +334,13 @@ class Daemon:
                 "interrupted at the next start)",
                 timeout,
             )
+
+
+def _record_stop(db: Database) -> None:
+    try:
+        daemon_stopped(db)
+    except StorageError as exc:
+        logger.error("could not record the daemon's stop: %s", exc)
 
 
 def _first_run(
