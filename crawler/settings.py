@@ -34,8 +34,9 @@ TWISTED_DNS_RESOLVER = "crawler.network.GuardedResolver"
 # data: URLs, FTP or S3.
 DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
 
-# Items are written to the database one at a time; a larger value only queues work.
-CONCURRENT_ITEMS = 10
+# Items are written to the database one at a time; a larger value only queues work, and
+# Scrapy starts that many asyncio tasks per response to drain each callback's output.
+CONCURRENT_ITEMS = 1
 
 # A daemon must not open control ports: Scrapy 2.19's RemoteControl runs code sent to a
 # localhost HTTP server, and the telnet console is a shell (PITFALLS.md).
