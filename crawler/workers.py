@@ -70,6 +70,20 @@ def process_feed(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
     return parse_feed(body, url, content_type)
 
 
+def run_calls(calls: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[tuple[bool, Any]]:
+    """Several calls in one round trip to a worker: (True, result) or (False, exception) each."""
+    results: list[tuple[bool, Any]] = []
+    for function, args in calls:
+        try:
+            results.append((True, function(*args)))
+        except Exception as exc:  # goes back to that call's caller, as the pool would send it
+            results.append((False, exc))
+    return results
+
+
+_Call = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
+
+
 class Pool:
     """A process pool for page work, or inline execution when ``processes`` is 0.
 
@@ -77,9 +91,14 @@ class Pool:
     over before workers would have finished importing), and in a background thread, since
     starting forkserver workers blocks for a second or two. Until they are up, work runs
     inline; then it moves to the pool.
+
+    Calls go to the workers in batches: one as soon as a worker is idle, otherwise up to
+    ``BATCH_SIZE`` together. Each round trip costs the reactor thread a submit, a wake-up of
+    the executor's manager thread and a callback; batching pays that once for several pages.
     """
 
     START_AFTER = 40
+    BATCH_SIZE = 8
 
     def __init__(self, processes: int | None) -> None:
         self.processes = (os.cpu_count() or 1) if processes is None else processes
@@ -87,6 +106,8 @@ class Pool:
         self._warming: list[Future[int]] = []
         self._starter: threading.Thread | None = None
         self._demand = 0
+        self._pending: list[_Call] = []
+        self._in_flight = 0  # batches submitted and not finished
 
     def expect(self, pages: int) -> None:
         """Pages about to be processed: start the pool when there are enough of them."""
@@ -117,8 +138,49 @@ class Pool:
         """``function(*args)`` in a worker process once the pool is up, else inline."""
         if not self.ready:
             return function(*args)
-        assert self._executor is not None
-        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._pending.append((function, args, future))
+        if self._in_flight < self.processes or len(self._pending) >= self.BATCH_SIZE:
+            self._submit(loop)
+        return await future
+
+    def _submit(self, loop: asyncio.AbstractEventLoop) -> None:
+        calls = self._pending[: self.BATCH_SIZE]
+        del self._pending[: self.BATCH_SIZE]
+        if self._executor is None:  # shut down meanwhile
+            for _, _, future in calls:
+                future.cancel()
+            return
+        self._in_flight += 1
+        batch = loop.run_in_executor(
+            self._executor, run_calls, [(function, args) for function, args, _ in calls]
+        )
+        batch.add_done_callback(lambda done: self._finished(loop, calls, done))
+
+    def _finished(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        calls: list[_Call],
+        batch: asyncio.Future[list[tuple[bool, Any]]],
+    ) -> None:
+        self._in_flight -= 1
+        failure = None if batch.cancelled() else batch.exception()  # e.g. BrokenProcessPool
+        for index, (_, _, future) in enumerate(calls):
+            if future.done():  # its caller was cancelled
+                continue
+            if batch.cancelled():
+                future.cancel()
+            elif failure is not None:
+                future.set_exception(failure)
+            else:
+                ok, value = batch.result()[index]
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+        if self._pending and self._in_flight < self.processes:
+            self._submit(loop)
 
     def shutdown(self) -> None:
         if self._starter is not None:
