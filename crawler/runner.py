@@ -211,6 +211,12 @@ def _log_summary(result: SourceResult) -> None:
     logger.log(level, message, extra=fields)
 
 
+# Python's default (700, 10, 10) collects after every 700 net allocations; a crawl allocates
+# millions of short-lived objects, nearly all freed by reference counting anyway. Collecting
+# less often cut the main process's time in the collector from 0.63 to 0.14 s (1,200 pages).
+CRAWL_GC_THRESHOLDS = (50_000, 20, 10)
+
+
 def run_crawls(
     config: Config,
     db: Database,
@@ -232,6 +238,8 @@ def run_crawls(
     # garbage collector's sight, full collections no longer walk it (0.55 -> 0.17 s of CPU
     # in a 1,200-page crawl), and the forked workers do not copy its pages by touching it.
     gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(*CRAWL_GC_THRESHOLDS)
     try:
         crawls.pool.start_now()  # before the reactor runs: see Pool.start_now
         return run_in_reactor(
@@ -240,6 +248,7 @@ def run_crawls(
         )
     finally:
         crawls.close()
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
 
 
