@@ -9,9 +9,12 @@ sent to the pool lives in this importable module (a pool cannot run ``__main__``
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -81,6 +84,20 @@ def run_calls(calls: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[t
     return results
 
 
+def _die_with(parent: int) -> None:
+    """Worker initializer: end this worker when ``parent`` (the crawler) dies.
+
+    A forked worker inherits the pool's pipe ends, so the crawler's death (SIGKILL) closes
+    none of them: the worker would wait on its task queue for ever. Linux kills it along
+    with its parent instead (``PR_SET_PDEATHSIG``); the check after it covers a parent that
+    died before the call.
+    """
+    with contextlib.suppress(OSError, AttributeError):  # not Linux
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 _Call = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
 
 
@@ -137,7 +154,9 @@ class Pool:
             self.start()
             return
         context = multiprocessing.get_context("fork")
-        executor = ProcessPoolExecutor(self.processes, mp_context=context)
+        executor = ProcessPoolExecutor(
+            self.processes, mp_context=context, initializer=_die_with, initargs=(os.getpid(),)
+        )
         # The first submit forks every worker, before the executor starts its own threads.
         self._warming = [executor.submit(os.getpid) for _ in range(self.processes)]
         self._executor = executor
