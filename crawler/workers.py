@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -98,6 +99,28 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
+def _watch_crawler(crawler: int) -> None:
+    """Forkserver worker initializer: end this worker when ``crawler`` dies.
+
+    A forkserver worker is the forkserver's child, so ``PR_SET_PDEATHSIG`` would watch the
+    wrong process; and it holds the forkserver's "alive" pipe, so after a ``kill -9`` of the
+    crawler the worker waits for tasks for ever and keeps the forkserver up too (seen: both
+    still there an hour after the test that killed their daemon). A thread checks instead.
+    """
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCH_INTERVAL_S)
+            try:
+                os.kill(crawler, 0)
+            except (ProcessLookupError, PermissionError):  # gone (or its pid reused)
+                os._exit(1)
+
+    threading.Thread(target=watch, name="watch-crawler", daemon=True).start()
+
+
+WATCH_INTERVAL_S = 2.0
+
 _Call = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
 
 
@@ -165,7 +188,12 @@ class Pool:
         # forkserver: forking a process that runs a reactor and threads is unsafe.
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["crawler.workers"])
-        executor = ProcessPoolExecutor(self.processes, mp_context=context)
+        executor = ProcessPoolExecutor(
+            self.processes,
+            mp_context=context,
+            initializer=_watch_crawler,
+            initargs=(os.getpid(),),
+        )
         self._warming = [executor.submit(os.getpid) for _ in range(self.processes)]
         self._executor = executor
 

@@ -150,6 +150,33 @@ def stored_urls(config: Path) -> list[str]:
     return [json.loads(line)["url"] for line in result.stdout.splitlines()]
 
 
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid``, from /proc."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+    return found
+
+
+def _exists(pid: int) -> bool:
+    """Alive and not a zombie (a zombie has ended; it waits for its parent)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
 # -- the life of a daemon -------------------------------------------------------------------
 def test_daemon_runs_every_source_repeatedly_and_stops_on_sigterm(
     site: LocalSite, db_url: str, tmp_path: Path, daemons: list[DaemonProcess]
@@ -366,15 +393,21 @@ def test_run_once_crawls_every_source_once(site: LocalSite, db_url: str, tmp_pat
 def test_killed_daemon_leaves_no_lock_and_its_open_run_is_closed_at_restart(
     site: LocalSite, db_url: str, tmp_path: Path, daemons: list[DaemonProcess]
 ) -> None:
-    feed = newsroom(site, "slow", 2, delay=30)
+    stories = 45  # enough for the extraction pool to start
+    feed = newsroom(site, "slow", stories, delay=30)
     config = daemon_config(tmp_path / "newsrelay.toml", db_url, source_toml("slow", feed))
     daemon = start(daemons, config)
     assert wait_until(lambda: site.in_flight > 0, timeout=30)  # a page is being fetched
+    # The forkserver and its workers are up (the resource tracker, the forkserver, 2 workers).
+    assert wait_until(lambda: len(descendants(daemon.process.pid)) >= 4, timeout=30)
+    children = descendants(daemon.process.pid)
     os.kill(daemon.process.pid, signal.SIGKILL)
     daemon.kill()
     assert status(config)["sources"][0]["last_run"]["status"] == "running"
+    # Nothing of the dead daemon lingers: its workers notice and end, then the forkserver.
+    assert wait_until(lambda: not any(_exists(pid) for pid in children), timeout=15)
 
-    newsroom(site, "slow", 2)  # the same pages, answering at once now
+    newsroom(site, "slow", stories)  # the same pages, answering at once now
     again = start(daemons, config)  # the lock died with the process
     again.wait_for(lambda: again.summaries("slow"))
     records = again.records()
@@ -383,7 +416,8 @@ def test_killed_daemon_leaves_no_lock_and_its_open_run_is_closed_at_restart(
     result = run_newsrelay("status", "--json", config=config)
     runs = json.loads(result.stdout)["sources"][0]
     assert runs["last_run"]["status"] == "ok"
-    assert sorted(stored_urls(config)) == sorted(site.url(f"/slow/news/{n}.html") for n in (0, 1))
+    expected = sorted(site.url(f"/slow/news/{n}.html") for n in range(stories))
+    assert sorted(stored_urls(config)) == expected
 
 
 # -- extraction health ----------------------------------------------------------------------
