@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= newsrelay.toml
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench bench-daemon clean
 
 $(BIN)/newsrelay: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ format: install
 
 bench: install
 	$(BIN)/python bench/crawl_bench.py
+
+bench-daemon: install
+	$(BIN)/python bench/daemon_memory.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
