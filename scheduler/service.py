@@ -324,7 +324,7 @@ class Daemon:
     async def _close_crawls(self, work: asyncio.Future[Any]) -> None:
         """Ask every crawl to close, and wait for ``work`` at most ``daemon.stop_timeout``."""
         timeout = self.config.daemon.stop_timeout_delta.total_seconds()
-        stopping = [asyncio.ensure_future(stop_crawls(c.runner)) for c in self._generations]
+        stopping = [asyncio.ensure_future(stop_crawls(c)) for c in self._generations]
         done, _ = await asyncio.wait({asyncio.ensure_future(work)}, timeout=timeout)
         for task in stopping:
             task.cancel()
