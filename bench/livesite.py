@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from bench import render
 from bench.layout import TRACKING_QUERIES, Entry, Feed, NewsSite, SiteSpec, Story, build
-from bench.newssite import loopback_hosts
+from bench.newssite import loopback_hosts, stop_child
 from tests.localsite import LocalSite
 
 if TYPE_CHECKING:
@@ -290,14 +290,5 @@ class LiveSiteProcess:
         return answer
 
     def __exit__(self, *exc: object) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(OSError):
-                self._conn.send("stop")
-            self._conn.close()
-            self._conn = None
-        if self._process is not None:
-            self._process.join(timeout=10)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join(timeout=5)
-            self._process = None
+        stop_child(self._conn, self._process)
+        self._conn, self._process = None, None

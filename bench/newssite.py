@@ -130,6 +130,21 @@ def _own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def stop_child(
+    conn: Connection | None, process: multiprocessing.process.BaseProcess | None
+) -> None:
+    """Ask a site child process to stop, then make sure it has (killed after 10 s)."""
+    if conn is not None:
+        with contextlib.suppress(OSError):
+            conn.send("stop")
+        conn.close()
+    if process is not None:
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=5)
+
+
 class SiteProcess:
     """The site served from a child process; ``report()`` returns what it served since."""
 
@@ -172,17 +187,8 @@ class SiteProcess:
         return report
 
     def stop(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(OSError):
-                self._conn.send("stop")
-            self._conn.close()
-            self._conn = None
-        if self._process is not None:
-            self._process.join(timeout=10)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join(timeout=5)
-            self._process = None
+        stop_child(self._conn, self._process)
+        self._conn, self._process = None, None
 
     def __enter__(self) -> SiteProcess:
         return self.start()
