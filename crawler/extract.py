@@ -25,6 +25,14 @@ from lxml.cssselect import CSSSelector
 from lxml.html import HtmlElement
 from trafilatura import bare_extraction
 from trafilatura.htmlprocessing import convert_to_html
+from trafilatura.metadata import (
+    examine_meta,
+    extract_author,
+    extract_meta_json,
+    extract_title,
+    extract_url,
+)
+from trafilatura.settings import Document
 from trafilatura.utils import load_html
 from trafilatura.xml import xmltotxt
 
@@ -86,23 +94,26 @@ def extract_article(html: str, url: str, rules: ExtractRules | None = None) -> E
         # its metadata pass would first scan every footer link (a third of the time).
         for element in _SITE_CHROME(tree):
             element.drop_tree()
+        metadata = _metadata(tree, url)
         document = bare_extraction(
             tree,
             url=url,
-            with_metadata=True,
+            with_metadata=False,  # read above
+            # Not "python": that also renders the body as text, which _plain_text does its
+            # own way (a tenth of the extraction time, thrown away).
+            output_format="xml",
             include_comments=False,  # reader comments are not the article
             include_links=True,
             include_images=True,
             include_formatting=True,
             include_tables=True,
-            date_extraction_params={"outputformat": _DATE_FORMAT, "original_date": True},
         )
     except (ValueError, TypeError, etree.LxmlError):
         return Extracted(None, "", "", None, None, language, None)
-    if isinstance(document, dict):  # pragma: no cover - only with as_dict=True
+    if not isinstance(document, Document):  # pragma: no cover - a dict only with as_dict=True
         document = None
-    found_title = (document.title or "").strip() if document else ""
-    found_author = (document.author or "").strip() if document else ""
+    found_title = (metadata.title or "").strip()
+    found_author = (metadata.author or "").strip()
     title = overrides.title or found_title or None
     text = body_html = ""
     if overrides.body_html is not None:
@@ -119,11 +130,35 @@ def extract_article(html: str, url: str, rules: ExtractRules | None = None) -> E
         title=title,
         text=text,
         html=body_html,
-        published_at=overrides.date or (_parse_date(document.date) if document else None),
+        published_at=overrides.date or _parse_date(metadata.date),
         author=overrides.author or found_author or None,
         language=language,
         canonical_url=urljoin(url, canonical) if canonical else None,
     )
+
+
+def _metadata(tree: HtmlElement, url: str) -> Document:
+    """The title, author and date of the page: trafilatura's ``extract_metadata`` without the
+    fields newsrelay does not keep (site name, categories, tags, licence), which took a
+    tenth of the extraction time. Same sources in the same order: ``<meta>`` tags, then
+    JSON-LD, then the page's own elements; htmldate for the date."""
+    metadata = examine_meta(tree)
+    if metadata.author and " " not in metadata.author:  # as trafilatura: a handle, not a name
+        metadata.author = None
+    try:
+        metadata = extract_meta_json(tree, metadata)
+    except Exception:  # trafilatura guards its JSON-LD reader the same way
+        logger.debug("JSON-LD metadata unreadable: %s", url)
+    if not metadata.title:
+        metadata.title = extract_title(tree)
+    if not metadata.author:
+        metadata.author = extract_author(tree)
+    if not metadata.url:
+        metadata.url = extract_url(tree, url)
+    # The page's URL may carry its date (/2026/11/20/...).
+    metadata.date = find_date(tree, url=metadata.url, outputformat=_DATE_FORMAT, original_date=True)
+    metadata.clean_and_trim()
+    return metadata
 
 
 @dataclass(frozen=True)
@@ -240,7 +275,7 @@ def _absolutize(body: etree._Element, base: str) -> None:
     for tag, attribute in (("ref", "target"), ("graphic", "src")):
         for element in body.iter(tag):
             value = element.get(attribute)
-            if value:
+            if value and not value.startswith(("http://", "https://")):  # most already are
                 try:
                     element.set(attribute, urljoin(base, value.strip()))
                 except ValueError:  # a malformed URL: drop it rather than keep it relative
@@ -266,26 +301,27 @@ def _plain_text(body: etree._Element) -> str:
     body = deepcopy(body)
     etree.strip_tags(body, "ref", "hi")
     etree.strip_elements(body, "graphic", with_tail=False)
+    # Line breaks and indentation of the page's source are not text, except inside code.
+    code = {e for c in body.iter("code") for e in c.iter()}
     for element in body.iter():
-        if element.text:
-            element.text = element.text.translate(_KEEP_INVISIBLE)
-        if element.tail:
-            element.tail = element.tail.translate(_KEEP_INVISIBLE)
-    _collapse_spaces(body)
-    text = xmltotxt(body, include_formatting=False).translate(_RESTORE_INVISIBLE)
+        if element.text and element not in code:
+            element.text = _keep_invisible(_SPACES.sub(" ", element.text))
+        elif element.text:
+            element.text = _keep_invisible(element.text)
+        if element.tail and element is not body:
+            parent = element.getparent()
+            tail = element.tail if parent in code else _SPACES.sub(" ", element.tail)
+            element.tail = _keep_invisible(tail)
+    text = xmltotxt(body, include_formatting=False)
+    if "\U000e01ee" in text or "\U000e01ef" in text:
+        text = text.translate(_RESTORE_INVISIBLE)
     return "\n".join(line.rstrip() for line in text.splitlines()).strip()
 
 
-def _collapse_spaces(element: etree._Element) -> None:
-    """Line breaks and indentation of the page's source are not text, except in code."""
-    if element.tag == "code":
-        return
-    if element.text:
-        element.text = _SPACES.sub(" ", element.text)
-    for child in element:
-        _collapse_spaces(child)
-        if child.tail:
-            child.tail = _SPACES.sub(" ", child.tail)
+def _keep_invisible(text: str) -> str:
+    if "\u200c" in text or "\u200d" in text:
+        return text.translate(_KEEP_INVISIBLE)
+    return text
 
 
 def _page_canonical(tree: HtmlElement) -> str | None:
