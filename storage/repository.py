@@ -333,13 +333,196 @@ def save_articles(
     """
     order = sorted(range(len(records)), key=lambda i: records[i].url)
 
-    def work(session: Session) -> list[SaveResult]:
+    def together(session: Session) -> list[SaveResult]:
+        results = _save_batch(session, [records[i] for i in order], near_threshold)
+        by_index = dict(zip(order, results, strict=True))
+        return [by_index[i] for i in range(len(records))]
+
+    def one_by_one(session: Session) -> list[SaveResult]:
         results: dict[int, SaveResult] = {}
         for i in order:
             results[i] = _save(session, records[i], near_threshold)
         return [results[i] for i in range(len(records))]
 
-    return db.retrying(work)
+    try:
+        return db.retrying(together)
+    except _Conflict:
+        # Another writer stored one of these stories between our look-up and our insert
+        # (rolled back): decide again article by article, where the loser of a race
+        # becomes a duplicate of the winner.
+        return db.retrying(one_by_one)
+
+
+class _Conflict(Exception):
+    """A batch insert hit a row another writer had just stored."""
+
+
+def _save_batch(
+    session: Session, records: Sequence[ArticleRecord], near_threshold: float | None
+) -> list[SaveResult]:
+    """:func:`_save` for several records in a handful of statements instead of ~6 each.
+
+    Every record is looked up at once (addresses, keys, hashes and near-duplicate bands in
+    one query each), decided in order against what is stored and what the batch itself
+    stores first, then the new rows go in with one statement per table. Raises
+    :class:`_Conflict` when an article insert was refused: another writer got there first.
+    """
+    stored = _StoredCopies.lookup(session, records, near_threshold is not None)
+    results: list[SaveResult] = []
+    new: list[tuple[int, ArticleRecord]] = []  # (placeholder id, record)
+    texts: dict[int, str] = {}  # of this batch's new articles, by placeholder id
+    for record in records:
+        match = stored.exact(record)
+        if match is None and near_threshold is not None and record.near is not None:
+            match = stored.near(session, record.near, near_threshold, texts)
+        if match is None:
+            placeholder = _PLACEHOLDER + len(new)
+            new.append((placeholder, record))
+            texts[placeholder] = record.text
+            stored.add(placeholder, record)
+            match = SaveResult("new", placeholder)
+        else:
+            stored.add_addresses(match.article_id, record)
+        results.append(match)
+    ids = _insert_articles(session, [record for _, record in new])
+    real = {placeholder: ids[record.url] for placeholder, record in new}
+    results = [
+        SaveResult(r.outcome, real.get(r.article_id, r.article_id), r.similarity) for r in results
+    ]
+    url_rows: list[dict[str, Any]] = []
+    key_rows: list[dict[str, Any]] = []
+    near_rows: list[dict[str, Any]] = []
+    for result, record in zip(results, records, strict=True):
+        for url in record.addresses():
+            kind: str = result.outcome
+            if kind == "new":
+                kind = "canonical" if url == record.url else "page_canonical"
+            url_rows.append(
+                {
+                    "article_id": result.article_id,
+                    "url": url,
+                    "kind": kind,
+                    "source_id": record.source_id,
+                    "seen_at": record.fetched_at,
+                    "similarity": result.similarity,
+                }
+            )
+        if result.outcome == "new":
+            key_rows += [
+                {"article_id": result.article_id, "kind": kind, "key": key}
+                for kind, key in record.identity_keys()
+            ]
+            if record.near is not None:
+                near_rows += [
+                    {"key": key, "article_id": result.article_id} for key in set(record.near.bands)
+                ]
+    _insert_ignore(session, ArticleUrl, url_rows, ["url"])
+    _insert_ignore(session, ArticleKey, key_rows, ["kind", "key"])
+    _insert_ignore(session, NearKey, near_rows, ["key", "article_id"])
+    return results
+
+
+# Ids of articles a batch is about to insert: above any real id, in insertion order (so the
+# near-duplicate tie-break "lowest id first" holds for them too).
+_PLACEHOLDER = 1 << 62
+
+
+@dataclass
+class _StoredCopies:
+    """What a batch's records match: the stored rows found by one look-up per kind, plus
+    the batch's own new articles as they are decided."""
+
+    urls: dict[str, int]
+    keys: dict[tuple[str, str], int]
+    hashes: dict[str, int]
+    bands: dict[int, list[int]]  # near-duplicate band key -> article ids
+    texts: dict[int, str]  # of stored near-duplicate candidates
+
+    @classmethod
+    def lookup(
+        cls, session: Session, records: Sequence[ArticleRecord], near: bool
+    ) -> _StoredCopies:
+        urls = sorted({url for r in records for url in r.addresses()})
+        keys = sorted({key for r in records for key in r.identity_keys()})
+        hashes = sorted({r.content_hash for r in records})
+        bands = sorted({b for r in records if near and r.near for b in r.near.bands})
+        found = cls({}, {}, {}, {}, {})
+        for chunk in _chunks(urls):
+            found.urls.update(session.execute(_URLS_OF, {"urls": chunk}).all())
+        for kind in ("guid", "url_id"):
+            for chunk in _chunks([key for k, key in keys if k == kind]):
+                rows = session.execute(_KEYS_OF, {"kind": kind, "keys": chunk})
+                found.keys.update(((kind, key), article_id) for key, article_id in rows)
+        for chunk in _chunks(hashes):
+            found.hashes.update(session.execute(_HASHES_OF, {"hashes": chunk}).all())
+        for chunk in _chunks(bands):
+            for band, article_id in session.execute(_BANDS_OF, {"bands": chunk}):
+                found.bands.setdefault(band, []).append(article_id)
+        return found
+
+    def exact(self, record: ArticleRecord) -> SaveResult | None:
+        """The first match by address, then GUID, then URL id, then text hash."""
+        for url in record.addresses():
+            if url in self.urls:
+                return SaveResult("duplicate_url", self.urls[url])
+        for kind, key in record.identity_keys():
+            if (kind, key) in self.keys:
+                return SaveResult(_KEY_OUTCOMES[kind], self.keys[kind, key])
+        if record.content_hash in self.hashes:
+            return SaveResult("duplicate_content", self.hashes[record.content_hash])
+        return None
+
+    def near(
+        self, session: Session, near: NearProbe, threshold: float, batch_texts: dict[int, str]
+    ) -> SaveResult | None:
+        """As :func:`_near_copy`: the most similar of the ten articles sharing most bands."""
+        shared: dict[int, int] = {}
+        for band in set(near.bands):
+            for article_id in self.bands.get(band, ()):
+                shared[article_id] = shared.get(article_id, 0) + 1
+        candidates = sorted(shared, key=lambda a: (-shared[a], a))[:_NEAR_CANDIDATES]
+        missing = [a for a in candidates if a not in batch_texts and a not in self.texts]
+        if missing:
+            self.texts.update(session.execute(_TEXTS_OF, {"ids": missing}).all())
+        best: SaveResult | None = None
+        for article_id in candidates:
+            stored_text = batch_texts.get(article_id, self.texts.get(article_id))
+            similarity = near.similarity(stored_text or "")
+            if similarity >= threshold and (best is None or similarity > (best.similarity or 0)):
+                best = SaveResult("duplicate_near", article_id, round(similarity, 4))
+        return best
+
+    def add(self, article_id: int, record: ArticleRecord) -> None:
+        """A new article of the batch: later records may be copies of it."""
+        self.add_addresses(article_id, record)
+        for key in record.identity_keys():
+            self.keys.setdefault(key, article_id)
+        self.hashes.setdefault(record.content_hash, article_id)
+        if record.near is not None:
+            for band in set(record.near.bands):
+                self.bands.setdefault(band, []).append(article_id)
+
+    def add_addresses(self, article_id: int, record: ArticleRecord) -> None:
+        for url in record.addresses():
+            self.urls.setdefault(url, article_id)  # the first claim of an address wins
+
+
+def _chunks(values: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _insert_articles(session: Session, records: list[ArticleRecord]) -> dict[str, int]:
+    """Insert new articles in one statement: url -> id. Raises :class:`_Conflict` when a
+    unique constraint refused one (another writer stored it since the look-up)."""
+    if not records:
+        return {}
+    statement = _article_insert(session.get_bind().dialect.name)
+    rows = session.execute(statement, [_article_row(r) for r in records])
+    ids = {url: article_id for article_id, url in rows}
+    if len(ids) != len(records):
+        raise _Conflict
+    return ids
 
 
 def _save(session: Session, record: ArticleRecord, near_threshold: float | None) -> SaveResult:
@@ -395,6 +578,22 @@ _NEAR_CANDIDATE_IDS = text(
     " GROUP BY article_id ORDER BY shared DESC, article_id LIMIT :limit"
 ).bindparams(bindparam("bands", expanding=True))
 _TEXT_OF = text("SELECT text FROM articles WHERE id = :id")
+_URLS_OF = text("SELECT url, article_id FROM article_urls WHERE url IN :urls").bindparams(
+    bindparam("urls", expanding=True)
+)
+_KEYS_OF = text(
+    "SELECT key, article_id FROM article_keys WHERE kind = :kind AND key IN :keys"
+).bindparams(bindparam("keys", expanding=True))
+_HASHES_OF = text("SELECT content_hash, id FROM articles WHERE content_hash IN :hashes").bindparams(
+    bindparam("hashes", expanding=True)
+)
+_BANDS_OF = text("SELECT key, article_id FROM article_near_keys WHERE key IN :bands").bindparams(
+    bindparam("bands", expanding=True)
+)
+_TEXTS_OF = text("SELECT id, text FROM articles WHERE id IN :ids").bindparams(
+    bindparam("ids", expanding=True)
+)
+_KEY_OUTCOMES: dict[str, SaveOutcome] = {"guid": "duplicate_guid", "url_id": "duplicate_url_id"}
 _EXACT_KINDS: dict[int, SaveOutcome] = {
     0: "duplicate_url",
     1: "duplicate_guid",
@@ -517,6 +716,13 @@ def _insert_statement(
         index_elements=list(conflict_columns) or None
     )
     return statement.returning(table.c[returning]) if returning else statement
+
+
+@lru_cache(maxsize=4)
+def _article_insert(dialect: str) -> Any:
+    """INSERT INTO articles ... ON CONFLICT DO NOTHING RETURNING id, url (built once)."""
+    table: Table = Article.__table__  # type: ignore[assignment]
+    return _insert_statement(dialect, table, (), None).returning(table.c.id, table.c.url)
 
 
 # -- crawl runs -----------------------------------------------------------------------------

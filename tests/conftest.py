@@ -77,13 +77,26 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'newsrelay.db'}"
         return
+    require_postgres()
+    with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A URL to a fresh PostgreSQL schema, for what only PostgreSQL can show."""
+    require_postgres()
+    with postgres_schema() as url:
+        yield url
+
+
+def require_postgres() -> None:
+    """Skip the test when PostgreSQL is unreachable; fail it instead when CI=true."""
     problem = _postgres_problem()
     if problem:
         if IN_CI:
             pytest.fail(f"CI=true but {problem}")
         pytest.skip(problem)
-    with postgres_schema() as url:
-        yield url
 
 
 @dataclass

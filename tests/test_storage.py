@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import multiprocessing
 import random
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
-from crawler.fingerprints import content_hash
-from storage.db import SchemaOutOfDate, StorageError, open_database
+from crawler.fingerprints import content_hash, text_keys
+from storage.db import Database, SchemaOutOfDate, StorageError, open_database
+from storage.models import Article, ArticleUrl
 from storage.repository import (
     ArticleRecord,
     RunCounters,
@@ -198,3 +202,136 @@ def test_schema_revision_constant_is_alembics_head(tmp_path: Path) -> None:
     db.upgrade()
     assert db.current_revision() == SCHEMA_REVISION
     db.dispose()
+
+
+def _story(n: int, edit: str = "") -> str:
+    """A story of some length (near-duplicate keys need words), told with small edits."""
+    words = " ".join(f"w{n}x{i}" for i in range(60))
+    return f"Story {n} opens here. {words} And it ends. {edit}".strip()
+
+
+def _records(sid: int) -> list[ArticleRecord]:
+    """Every kind of match, most of them against an earlier record of the same list."""
+
+    def rec(url: str, text: str, **extra: object) -> ArticleRecord:
+        near = text_keys(text).near
+        return record(sid, url, text, near=near, **extra)
+
+    return [
+        rec("http://a.example/1", _story(1), guid="g1", page_canonical_url="http://a.example/c1"),
+        rec("http://a.example/2", _story(2), url_id="200"),
+        rec("http://a.example/1", _story(9)),  # same address
+        rec("http://a.example/amp/1", _story(8), page_canonical_url="http://a.example/c1"),
+        rec("http://b.example/3", _story(10), guid="g1"),  # same feed GUID
+        rec("http://b.example/4", _story(11), url_id="200"),  # same URL id
+        rec(
+            "http://b.example/5",
+            "  story 2 OPENS here. " + _story(2)[len("Story 2 opens here. ") :],
+        ),
+        rec("http://b.example/6", _story(1, edit="Reporting by a wire agency.")),  # near
+        rec("http://c.example/7", _story(7)),
+        rec("http://c.example/8", _story(7, edit="Copied.")),  # near a new one of this list
+    ]
+
+
+def _stored_addresses(db: Database) -> list[tuple[str, str, str, float | None]]:
+    """(article URL, address, kind, similarity) of every stored address."""
+    return sorted(
+        (a.url, d["url"], d["kind"], d["similarity"])
+        for a in iter_articles(db)
+        for d in [{"url": u, "kind": "self", "similarity": None} for u in a.urls] + a.duplicates
+    )
+
+
+def test_a_batch_decides_as_one_by_one(db_url: str, tmp_path: Path) -> None:
+    """save_articles decides a batch in a few statements; the outcome is exactly that of
+    saving each record on its own, in URL order, including copies of records earlier in the
+    same batch (by address, GUID, URL id, text and near-duplicate text)."""
+    single = open_database(f"sqlite:///{tmp_path / 'single.db'}")
+    sid = ensure_source(single, "a", []).source_id
+    records = _records(sid)
+    expected: dict[int, str] = {}
+    for i in sorted(range(len(records)), key=lambda i: records[i].url):
+        expected[i] = save_article(single, records[i], near_threshold=0.7).outcome
+    batch = open_database(db_url)
+    assert ensure_source(batch, "a", []).source_id == sid
+    # Split in two batches, so the second also meets stored rows.
+    first, second = records[:4], records[4:]
+    results = save_articles(batch, first, near_threshold=0.7) + save_articles(
+        batch, second, near_threshold=0.7
+    )
+    outcomes = [r.outcome for r in results]
+    # Each kind once at least, or this test would not test it.
+    assert set(outcomes) == {
+        "new",
+        "duplicate_url",
+        "duplicate_guid",
+        "duplicate_url_id",
+        "duplicate_content",
+        "duplicate_near",
+    }
+    assert outcomes == [expected[i] for i in range(len(records))]
+    assert _stored_addresses(batch) == _stored_addresses(single)
+    assert count_articles(batch) == count_articles(single) == 3
+    single.dispose()
+    batch.dispose()
+
+
+@pytest.mark.postgres
+def test_a_batch_that_loses_a_race_is_decided_again(postgres_url: str) -> None:
+    """PostgreSQL: a story another writer commits between a batch's look-up and its insert
+    is stored once; the batch starts over and that story becomes a duplicate. (SQLite
+    cannot race: a writer holds the database from its look-up to its commit.)"""
+    if True:
+        url = postgres_url
+        db, rival = open_database(url), open_database(url)
+        sid = ensure_source(db, "a", []).source_id
+        ours = [
+            record(sid, "http://a.example/1", "Story one."),
+            record(sid, "http://a.example/2", "Story two."),
+        ]
+        results: list[str] = []
+        with rival.transaction() as session:
+            # What a writer stores for a new article: the row and its address.
+            theirs = session.execute(
+                Article.__table__.insert().returning(Article.id),  # type: ignore[attr-defined]
+                {
+                    "source_id": sid,
+                    "url": "http://a.example/1",
+                    "original_url": "http://a.example/1",
+                    "title": "Theirs",
+                    "text": "Their story one.",
+                    "html": "<p>Their story one.</p>",
+                    "content_hash": content_hash("Their story one."),
+                    "fetched_at": NOW,
+                },
+            ).scalar_one()
+            session.execute(
+                ArticleUrl.__table__.insert(),  # type: ignore[attr-defined]
+                {"article_id": theirs, "url": "http://a.example/1", "kind": "canonical"},
+            )
+            writer = threading.Thread(
+                target=lambda: results.extend(r.outcome for r in save_articles(db, ours))
+            )
+            writer.start()
+            # Commit only once our insert waits on their uncommitted row: the race, for sure.
+            deadline = time.monotonic() + 10
+            while not _waiting_on_a_lock(rival) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _waiting_on_a_lock(rival), "the batch never waited on the rival's row"
+        writer.join(10)
+        assert results == ["duplicate_url", "new"]
+        assert count_articles(db) == 2
+        db.dispose()
+        rival.dispose()
+
+
+def _waiting_on_a_lock(db: Database) -> bool:
+    with db.reading() as session:
+        waiting = session.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        ).scalar()
+    return bool(waiting)
