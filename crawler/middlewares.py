@@ -87,7 +87,15 @@ class HttpOnlyMetaRefreshMiddleware(MetaRefreshMiddleware):
     to run it would show it. Scrapy 2.19 fails the page with a ValueError instead: it builds
     the request before checking the scheme."""
 
+    # Scrapy looks at the first 4,096 characters: at most 4 bytes each in UTF-8.
+    HEAD_BYTES = 4 * 4096
+
     def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]
+        # Scrapy decodes the whole page to look for the tag; most pages have none, which
+        # their first bytes show (unless in UTF-16/32, where ASCII has NULs between).
+        head = response.body[: self.HEAD_BYTES]
+        if b"refresh" not in head.lower() and b"\x00" not in head:
+            return response
         try:
             return super().process_response(request, response)
         except ValueError:

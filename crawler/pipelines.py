@@ -17,14 +17,16 @@ logger = logging.getLogger(__name__)
 
 
 class StoragePipeline:
-    """Save ArticleRecords in small batches, one transaction each; count each as new or as a
+    """Save ArticleRecords in batches, one transaction each; count each as new or as a
     duplicate of a given kind.
 
-    A batch waits at most ``FLUSH_SECONDS``; what a killed process had not written yet was
-    not stored, so the next crawl fetches it again: nothing is lost, nothing is half-written.
+    A batch waits at most ``FLUSH_SECONDS``, whatever its size; what a killed process had
+    not written yet was not stored, so the next crawl fetches it again: nothing is lost,
+    nothing is half-written. A batch costs a few statements whatever its size (see
+    ``save_articles``), so larger batches are cheaper per article.
     """
 
-    BATCH_SIZE = 25
+    BATCH_SIZE = 100
     FLUSH_SECONDS = 1.0
 
     def __init__(self, crawler: Crawler) -> None:

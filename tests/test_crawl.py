@@ -542,3 +542,62 @@ def test_crawl_usage_errors_exit_2_without_traceback(tmp_path: Path) -> None:
         assert "name one or more sources, or give --all" in usage.stderr, args
 
     assert not database.exists()
+
+
+# -- meta refresh ---------------------------------------------------------------------------
+def test_meta_refresh_stubs_lead_to_the_article(site: LocalSite, tmp_path: Path) -> None:
+    """Pages that only say ``<meta http-equiv="refresh" content="0; url=...">`` are followed
+    to the article they point at: one in UTF-8 with the tag after 3,000 Persian characters
+    (past the first 4,096 bytes), one in UTF-16 (no ASCII bytes to spot the tag by). A
+    refresh to ``javascript:`` is not followed: that page is kept as it is.
+    """
+    padding = "<!-- " + "خبر" * 1000 + " -->"  # 3,000 characters, 6,000 bytes
+    stub = (
+        '<html><head><meta charset="utf-8">{pad}'
+        '<meta http-equiv="Refresh" content="0; url={to}"></head><body></body></html>'
+    )
+    site.add(
+        "/stub-utf8",
+        stub.format(pad=padding, to=site.url(SOLAR)),
+        content_type="text/html; charset=utf-8",
+    )
+    site.add(
+        "/stub-utf16",
+        stub.format(pad="", to=site.url(HARBOUR)).encode("utf-16"),
+        content_type="text/html; charset=utf-16",
+    )
+    kept = (SITE / ROUTES[STORY][0]).read_text(encoding="utf-8")
+    kept = kept.replace(
+        "<head>", '<head><meta http-equiv="refresh" content="0;url=javascript:x()">'
+    )
+    site.add("/js-refresh", kept, content_type=HTML)
+    for path in (SOLAR, HARBOUR):
+        serve(site, path)
+    feed = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        + "".join(
+            f"<item><title>{p}</title><link>{site.url(p)}</link><guid>{p}</guid></item>"
+            for p in ("/stub-utf8", "/stub-utf16", "/js-refresh")
+        )
+        + "</channel></rss>"
+    )
+    site.add("/refresh.xml", feed, content_type=RSS)
+    database = tmp_path / "newsrelay.db"
+    config = write_config(
+        tmp_path / "newsrelay.toml",
+        f"sqlite:///{database}",
+        sources_toml(site, {"wire": "/refresh.xml"}),
+    )
+
+    result = run_newsrelay("crawl", "wire", config=config)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert len(site.hits(SOLAR)) == 1
+    assert len(site.hits(HARBOUR)) == 1
+    with sqlite3.connect(database) as conn:
+        titles = dict(conn.execute("SELECT url, title FROM articles").fetchall())
+    # Stored under the address the feed gave, with the text of the page it led to.
+    assert set(titles) == {site.url("/stub-utf8"), site.url("/stub-utf16"), site.url("/js-refresh")}
+    assert "desalination" in titles[site.url("/stub-utf8")].lower(), titles
+    assert "harbour" in titles[site.url("/stub-utf16")].lower(), titles
+    assert "bus" in titles[site.url("/js-refresh")].lower(), titles
