@@ -728,7 +728,7 @@ def run_quality(stories: Sequence[Story], seed: int, workdir: Path) -> dict[str,
                 story.label,
                 result,
                 level=level,
-                own_similarity=round(jaccard(copy_keys.near.shingles, original_near.shingles), 4),
+                own_similarity=round(jaccard(copy_keys.near.array, original_near.array), 4),
                 candidate=own in ranked,
                 in_top_candidates=own in ranked[:_NEAR_CANDIDATES],
                 shared_bands=shared,
@@ -777,7 +777,7 @@ def closest_original_pairs(
     stories: Sequence[Story], keys: dict[str, Any], top: int = 5
 ) -> list[dict[str, Any]]:
     """The most similar pairs of distinct originals by exact Jaccard (all pairs, no LSH)."""
-    arrays = [keys[s.label].near.shingles for s in stories]
+    arrays = [keys[s.label].near.array for s in stories]
     best: list[tuple[float, int, int]] = []
     for i in range(len(arrays)):
         for j in range(i + 1, len(arrays)):
@@ -814,7 +814,7 @@ def same_story_pairs(trials: Sequence[Trial], keys: dict[str, TextKeys]) -> list
                 "a": a,
                 "b": b,
                 "note": note,
-                "similarity": round(jaccard(near_a.shingles, near_b.shingles), 4),
+                "similarity": round(jaccard(near_a.array, near_b.array), 4),
                 "merged_at_low_threshold": pair in merged,
             }
         )

@@ -37,6 +37,7 @@ from trafilatura.utils import load_html
 from trafilatura.xml import xmltotxt
 
 from crawler.config import ExtractRules
+from crawler.extracted import Extracted, parse_iso_datetime
 from storage.sanitize import clean_html
 
 logger = logging.getLogger(__name__)
@@ -61,17 +62,6 @@ _SITE_CHROME = etree.XPath("//nav|//footer|//aside|//form|//body/header")
 _KEEP_INVISIBLE = str.maketrans({"\u200c": "\U000e01ee", "\u200d": "\U000e01ef"})
 _RESTORE_INVISIBLE = str.maketrans({"\U000e01ee": "\u200c", "\U000e01ef": "\u200d"})
 _SPACES = re.compile(r"\s+")
-
-
-@dataclass(frozen=True)
-class Extracted:
-    title: str | None
-    text: str
-    html: str
-    published_at: datetime | None
-    author: str | None
-    language: str | None
-    canonical_url: str | None
 
 
 def extract_article(html: str, url: str, rules: ExtractRules | None = None) -> Extracted:
@@ -227,18 +217,6 @@ def _selected_date(
             if value and (parsed := _parse_any_date(value.strip())):
                 return parsed, element
     return None, None
-
-
-def parse_iso_datetime(value: str | None) -> datetime | None:
-    """An ISO 8601 / W3C datetime (``2026-11-20``, ``...T10:30:00+03:30``, ``...Z``), in a
-    zone (UTC when it names none)."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _parse_any_date(value: str) -> datetime | None:

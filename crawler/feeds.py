@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
-import feedparser
-
 
 @dataclass(frozen=True)
 class FeedEntry:
@@ -41,8 +39,11 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
     """Parse a downloaded feed. Relative links resolve against ``url``.
 
     ``io.BytesIO`` matters: given bytes or str, feedparser may treat the value as a path or
-    URL and open it.
+    URL and open it. feedparser is imported here: the crawler process itself never parses a
+    feed (its workers do), and should not pay for the import.
     """
+    import feedparser
+
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type

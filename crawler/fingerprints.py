@@ -13,9 +13,13 @@ import hashlib
 import re
 import unicodedata
 import zlib
-from dataclasses import dataclass
+from array import array
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 # Arabic-script letters that Persian, Arabic and Urdu sites spell interchangeably.
 _LETTER_VARIANTS = str.maketrans(
@@ -39,12 +43,22 @@ SHINGLE_WORDS = 3
 LSH_BANDS = 16
 LSH_ROWS = 4
 _PERMUTATIONS = LSH_BANDS * LSH_ROWS
-_rng = np.random.default_rng(20261126)  # fixed: keys must agree across processes and runs
-# Multiply-shift hashing: h(x) = ((a*x + b) mod 2^64) >> 32 with a odd; uint64 wraps for free.
-_A = _rng.integers(0, 1 << 63, size=_PERMUTATIONS, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-_B = _rng.integers(0, 1 << 63, size=_PERMUTATIONS, dtype=np.uint64)
-_SHIFT = np.uint64(32)
-_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant (golden ratio) to combine words
+_MASK = (1 << 64) - 1
+_MIX_INT = 0x9E3779B97F4A7C15  # odd 64-bit constant (golden ratio) to combine words
+
+
+@cache
+def _numpy() -> tuple[Any, np.ndarray, np.ndarray, Any, Any]:
+    """numpy and the MinHash permutations, on first use: the crawler process only verifies
+    near-duplicate candidates (pure Python below), and should not pay for numpy's import."""
+    import numpy as np
+
+    rng = np.random.default_rng(20261126)  # fixed: keys must agree across processes and runs
+    # Multiply-shift hashing: h(x) = ((a*x + b) mod 2^64) >> 32, a odd; uint64 wraps for free.
+    a = rng.integers(0, 1 << 63, size=_PERMUTATIONS, dtype=np.uint64) * np.uint64(2)
+    a += np.uint64(1)
+    b = rng.integers(0, 1 << 63, size=_PERMUTATIONS, dtype=np.uint64)
+    return np, a, b, np.uint64(32), np.uint64(_MIX_INT)
 
 
 def normalize_text(text: str) -> str:
@@ -71,14 +85,27 @@ def _shingles(normalized: str) -> np.ndarray:
     # Hash each word once, then combine neighbours arithmetically: no per-shingle strings.
     # Words are \w+ runs: with punctuation attached, a copy that only turned curly quotes
     # into straight ones fell to Jaccard 0.51 (near-duplicate recall 0.71 -> 0.83 at 0.7).
-    words = np.fromiter(map(_word_hash, _WORD.findall(normalized)), dtype=np.uint64)
+    xp, _, _, _, mix = _numpy()
+    words = xp.fromiter(map(_word_hash, _WORD.findall(normalized)), dtype=xp.uint64)
+    if len(words) >= SHINGLE_WORDS:
+        n = len(words) - SHINGLE_WORDS + 1
+        combined = words[:n].copy()
+        for offset in range(1, SHINGLE_WORDS):
+            combined = combined * mix + words[offset : offset + n]
+        words = combined
+    unique: np.ndarray = xp.unique(words)
+    return unique
+
+
+def shingle_set(text: str) -> set[int]:
+    """:func:`shingles` as a set of ints, in pure Python (same values)."""
+    words = [_word_hash(w) for w in _WORD.findall(normalize_text(text))]
     if len(words) < SHINGLE_WORDS:
-        return np.unique(words)
-    n = len(words) - SHINGLE_WORDS + 1
-    combined = words[:n].copy()
-    for offset in range(1, SHINGLE_WORDS):
-        combined = combined * _MIX + words[offset : offset + n]
-    return np.unique(combined)
+        return set(words)
+    return {
+        (((a * _MIX_INT + b) & _MASK) * _MIX_INT + c) & _MASK
+        for a, b, c in zip(words, words[1:], words[2:], strict=False)
+    }
 
 
 class _WordHashes(dict[str, int]):
@@ -100,6 +127,7 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     """Jaccard similarity of two sorted unique shingle arrays."""
     if not a.size or not b.size:
         return 0.0
+    np = _numpy()[0]
     common = int(np.intersect1d(a, b, assume_unique=True).size)
     return common / (int(a.size) + int(b.size) - common)
 
@@ -109,11 +137,26 @@ class NearKeys:
     """An article's near-duplicate index keys and the shingles to verify a candidate with."""
 
     bands: tuple[int, ...]
-    shingles: np.ndarray  # sorted unique uint64
+    shingles: bytes  # sorted unique uint64, native byte order: numpy-free to send and read
+    _set: set[int] = field(default_factory=set, init=False, repr=False, compare=False)
+
+    @property
+    def array(self) -> np.ndarray:
+        """The shingles as a numpy array (for :func:`jaccard`)."""
+        xp = _numpy()[0]
+        shingles: np.ndarray = xp.frombuffer(self.shingles, dtype=xp.uint64)
+        return shingles
 
     def similarity(self, other_text: str) -> float:
         """Jaccard similarity of this article's shingles and ``other_text``'s."""
-        return jaccard(self.shingles, shingles(other_text))
+        mine = self._set
+        if not mine:
+            mine.update(array("Q", self.shingles))
+        other = shingle_set(other_text)
+        if not mine or not other:
+            return 0.0
+        common = len(mine & other)
+        return common / (len(mine) + len(other) - common)
 
 
 @dataclass(frozen=True)
@@ -131,10 +174,11 @@ def text_keys(text: str) -> TextKeys:
 def _near_keys(hashes: np.ndarray) -> NearKeys | None:
     if not hashes.size:
         return None
-    permuted = np.multiply.outer(_A, hashes)
-    permuted += _B[:, None]
+    np, a, b, shift, _ = _numpy()
+    permuted = np.multiply.outer(a, hashes)
+    permuted += b[:, None]
     # The shift is monotonic, so it commutes with min: shift 64 minima, not 64 x n hashes.
-    minima = (permuted.min(axis=1) >> _SHIFT).astype("<u4")
+    minima = (permuted.min(axis=1) >> shift).astype("<u4")
     bands = tuple(
         # A signed 63-bit key per band (fits BIGINT); the band number is part of the key.
         int.from_bytes(
@@ -148,4 +192,4 @@ def _near_keys(hashes: np.ndarray) -> NearKeys | None:
         >> 1
         for band in range(LSH_BANDS)
     )
-    return NearKeys(bands, hashes)
+    return NearKeys(bands, hashes.tobytes())
