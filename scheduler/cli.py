@@ -32,6 +32,7 @@ from crawler.config import (
     resolve_config_path,
 )
 from crawler.runs import CrawlOptions, SourceResult, StoppedAtOnce
+from crawler.workers import Pool
 from scheduler import __version__
 from scheduler.logs import LEVELS, setup_logging
 from storage.daemon import SourceStatus, daemon_state, is_alive, source_statuses
@@ -44,6 +45,7 @@ from storage.repository import (
     StoredArticle,
     iter_articles,
     publishing,
+    unvalidated_feeds,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -151,6 +153,14 @@ def crawl(
     if not sources:
         raise click.UsageError("the config has no sources")
     db = state.database()
+    # The extraction workers' zygote, forked before anything else is imported or any thread
+    # started (see crawler.workers.Pool). When this crawl will surely have feeds to parse, it
+    # imports the extraction stack now, on the other core, while Scrapy is imported here.
+    pool = Pool(config.fetch.extract_processes)
+    pool.start_now()
+    certain = refetch or any(s.sitemaps or s.listings for s in sources)
+    if certain or unvalidated_feeds(db, [(s.name, s.feeds) for s in sources]):
+        pool.warm()
     from crawler.runner import run_crawls
 
     try:
@@ -161,8 +171,10 @@ def crawl(
                 sources,
                 options=CrawlOptions(refetch=refetch, due_only=due_only),
                 on_progress=on_progress,
+                pool=pool,
             )
     finally:
+        pool.shutdown()
         db.dispose()
     _print_summary(results)
     sys.exit(0 if all(r.status in ("ok", "skipped") for r in results) else 1)

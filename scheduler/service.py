@@ -83,6 +83,10 @@ class Daemon:
             closed = mark_abandoned_runs(self.db)
             if closed:
                 logger.warning("closed %d runs left open by a process that died", closed)
+            # Before the reactor and its threads: the workers' zygote is forked from here,
+            # and imports the extraction stack while the daemon starts up.
+            self.crawls.pool.start_now()
+            self.crawls.pool.warm()
             return run_in_reactor(self._serve(once), on_first_signal=self.request_stop)
         except StoppedAtOnce:
             # A second signal: no graceful close, but `health` should not wait for the

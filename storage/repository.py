@@ -205,6 +205,23 @@ def feed_states(db: Database, feed_ids: Iterable[int]) -> dict[int, FeedState]:
     return {row.id: FeedState(row.etag, row.last_modified, row.next_poll_after) for row in rows}
 
 
+def unvalidated_feeds(db: Database, sources: Iterable[tuple[str, Sequence[str]]]) -> int:
+    """How many of these (source name, feed URLs) feeds have no stored ETag or
+    Last-Modified: never fetched, or never answering a conditional GET. Polling them
+    certainly brings a body to parse."""
+    wanted = {(name, url) for name, urls in sources for url in urls}
+    if not wanted:
+        return 0
+    with db.reading() as session:
+        validated = session.execute(
+            select(Source.name, Feed.url)
+            .join(Source, Source.id == Feed.source_id)
+            .where(Source.name.in_(sorted({name for name, _ in wanted})))
+            .where((Feed.etag.is_not(None)) | (Feed.last_modified.is_not(None)))
+        ).all()
+    return len(wanted - {(row.name, row.url) for row in validated})
+
+
 _KEEP = object()
 
 

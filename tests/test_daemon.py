@@ -398,13 +398,13 @@ def test_killed_daemon_leaves_no_lock_and_its_open_run_is_closed_at_restart(
     config = daemon_config(tmp_path / "newsrelay.toml", db_url, source_toml("slow", feed))
     daemon = start(daemons, config)
     assert wait_until(lambda: site.in_flight > 0, timeout=30)  # a page is being fetched
-    # The forkserver and its workers are up (the resource tracker, the forkserver, 2 workers).
-    assert wait_until(lambda: len(descendants(daemon.process.pid)) >= 4, timeout=30)
+    # The extraction workers are up (their zygote and 2 workers).
+    assert wait_until(lambda: len(descendants(daemon.process.pid)) >= 3, timeout=30)
     children = descendants(daemon.process.pid)
     os.kill(daemon.process.pid, signal.SIGKILL)
     daemon.kill()
     assert status(config)["sources"][0]["last_run"]["status"] == "running"
-    # Nothing of the dead daemon lingers: its workers notice and end, then the forkserver.
+    # Nothing of the dead daemon lingers: its zygote and workers end with it.
     assert wait_until(lambda: not any(_exists(pid) for pid in children), timeout=15)
 
     newsroom(site, "slow", stories)  # the same pages, answering at once now

@@ -79,8 +79,9 @@ class FeedSpider(scrapy.Spider):
         if db is None:
             db = open_database(config.database.url)
             self._owned.append(db)
-        if pool is None:
+        if pool is None:  # a plain `scrapy crawl feeds`
             pool = Pool(config.fetch.extract_processes)
+            pool.start_now()
             self._owned.append(pool)
         self.config = config
         self.pool = pool
