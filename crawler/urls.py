@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
@@ -39,6 +40,9 @@ def is_tracking_param(name: str) -> bool:
     return lowered in TRACKING_PARAMS or lowered.startswith(_TRACKING_PREFIXES)
 
 
+# Feeds repeat their entries poll after poll, and a story's link comes back as its page's
+# URL and its rel=canonical: most calls are repeats (w3lib's canonicalize_url is the cost).
+@lru_cache(maxsize=16384)
 def canonical_url(url: str) -> str:
     """Lower-case scheme and host, no default port, no fragment, no tracking parameters,
     query sorted, percent-encoding normalized.
