@@ -55,7 +55,7 @@ class FetchConfig(_Strict):
     concurrency_per_host: Annotated[int, Field(ge=1, le=64)] = 4
     retries: Annotated[int, Field(ge=0, le=10)] = 2
     # Sources crawled at the same time; each has its own per-host limit.
-    parallel_sources: Annotated[int, Field(ge=1, le=256)] = 8
+    parallel_sources: Annotated[int, Field(ge=1, le=256)] = 16
     # Processes extracting pages beside the crawler; unset = one per CPU, 0 = inline.
     extract_processes: Annotated[int, Field(ge=0, le=64)] | None = None
     autothrottle: bool = False  # Scrapy's AutoThrottle: adapt the request rate to latency

@@ -129,7 +129,7 @@ def test_cli_sources_and_config(tmp_path: Path) -> None:
     assert '"name": "presstv"' in listing.stdout
     effective = run_newsrelay("config", config=path)
     assert effective.returncode == 0
-    assert '"parallel_sources": 8' in effective.stdout  # defaults are filled in
+    assert '"parallel_sources": 16' in effective.stdout  # defaults are filled in
 
 
 def test_database_url_from_the_environment_wins(
