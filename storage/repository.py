@@ -18,7 +18,6 @@ from functools import lru_cache
 from typing import Any, Literal, Protocol
 
 from sqlalchemy import Table, bindparam, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.db import Database
@@ -728,7 +727,11 @@ def _insert_statement(
     dialect: str, table: Table, conflict_columns: tuple[str, ...], returning: str | None
 ) -> Any:
     """Built once per shape: reusing the statement object spares SQLAlchemy its cache-key walk."""
-    module: Any = postgresql if dialect == "postgresql" else sqlite
+    # Imported here: a SQLite user's process need not load the PostgreSQL dialects.
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql as module
+    else:
+        from sqlalchemy.dialects import sqlite as module  # type: ignore[no-redef]
     statement = module.insert(table).on_conflict_do_nothing(
         index_elements=list(conflict_columns) or None
     )
