@@ -70,8 +70,9 @@ class Run:
 def become_subreaper() -> None:
     """Adopt orphaned descendants (Linux PR_SET_CHILD_SUBREAPER), so that their CPU counts.
 
-    newsrelay's process pool runs under a multiprocessing forkserver that newsrelay never
-    waits for: without this its workers' CPU time would vanish from the rusage of the crawl.
+    newsrelay waits for its extraction workers' zygote, which waits for the workers, so their
+    CPU time reaches the crawl's rusage anyway; this also counts any descendant that a run
+    leaves behind instead of letting its CPU time vanish.
     """
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER

@@ -6,7 +6,7 @@ section, so every feed gains at least one entry per tick (and its ETag changes),
 between are answered 304. Then it runs ``newsrelay --log-format json run`` with every source at
 ``interval = "1s"`` until each source has finished ``--cycles`` runs (counted from the
 "crawl finished" records of its JSON log), sampling once a second the RSS of the daemon and
-the sum over its descendants (the forkserver and the extraction workers). At the end it stops
+the sum over its descendants (the extraction workers and their zygote). At the end it stops
 publishing, waits for one more run of every source, stops the daemon with SIGTERM and checks
 that it exited 0 and that every published story was stored exactly once.
 
@@ -575,7 +575,7 @@ def _watch(
         stop["seconds"] = round(time.monotonic() - signalled, 2)
         stop["in_time"] = stop["exit_code"] == 0 and stop["seconds"] <= args.stop_within
         deadline = time.monotonic() + 5
-        while True:  # the forkserver and resource tracker leave on EOF from the daemon
+        while True:  # the zygote and its workers leave on EOF from the daemon
             _reap()
             left = [pid for pid in children_before if _stat(pid) is not None]
             if not left or time.monotonic() > deadline:
@@ -800,7 +800,7 @@ def render_table(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    become_subreaper()  # the forkserver and its workers, if the daemon leaves them behind
+    become_subreaper()  # the zygote and its workers, if the daemon leaves them behind
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cycles", type=int, default=200, help="runs per source (default 200)")
     parser.add_argument("--sources", type=int, default=4, help="outlets, one source each")
