@@ -261,10 +261,6 @@ class Pool:
         self._pending: collections.deque[_Call] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    @property
-    def started(self) -> bool:
-        return self._zygote is not None
-
     def start_now(self) -> None:
         """Start the zygote (idempotent). Cheap: it imports nothing until :meth:`warm`."""
         if self.processes == 0 or self._zygote is not None:
@@ -387,7 +383,11 @@ class Pool:
         size = int.from_bytes(worker.incoming[:_HEADER], "little")
         if len(worker.incoming) < _HEADER + size:
             return
-        results = pickle.loads(worker.incoming[_HEADER : _HEADER + size])
+        try:
+            results = pickle.loads(worker.incoming[_HEADER : _HEADER + size])
+        except Exception as exc:  # a broken message: nothing more can be read from it
+            self._lost(worker, exc)
+            return
         del worker.incoming[: _HEADER + size]
         calls, worker.calls = worker.calls, []
         for (_, _, future), (ok, value) in zip(calls, results, strict=True):

@@ -153,17 +153,18 @@ def crawl(
     if not sources:
         raise click.UsageError("the config has no sources")
     db = state.database()
-    # The extraction workers' zygote, forked before anything else is imported or any thread
-    # started (see crawler.workers.Pool). When this crawl will surely have feeds to parse, it
-    # imports the extraction stack now, on the other core, while Scrapy is imported here.
     pool = Pool(config.fetch.extract_processes)
-    pool.start_now()
-    certain = refetch or any(s.sitemaps or s.listings for s in sources)
-    if certain or unvalidated_feeds(db, [(s.name, s.feeds) for s in sources]):
-        pool.warm()
-    from crawler.runner import run_crawls
-
     try:
+        # The extraction workers' zygote, forked before Scrapy is imported or any thread is
+        # started (see crawler.workers.Pool). When this crawl will surely have feeds to
+        # parse, it imports the extraction stack now, on the other core, while Scrapy is
+        # imported here; otherwise only once a feed brings something.
+        pool.start_now()
+        certain = refetch or any(s.sitemaps or s.listings for s in sources)
+        if certain or unvalidated_feeds(db, [(s.name, s.feeds) for s in sources]):
+            pool.warm()
+        from crawler.runner import run_crawls
+
         with _progress(sources) as on_progress:
             results = run_crawls(
                 config,

@@ -85,7 +85,12 @@ class DaemonProcess:
         self.log_path = config.with_suffix(f".{time.monotonic_ns()}.log")
         self._log = self.log_path.open("wb")
         command = [str(NEWSRELAY), "--config", str(config), "--log-format", "json", "run", *args]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=self._log)
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+            start_new_session=True,  # its own process group, as under systemd
+        )
 
     def records(self) -> list[dict[str, Any]]:
         """Every log line so far, parsed: a line that is not JSON fails the test."""
@@ -311,6 +316,33 @@ def test_sigterm_closes_crawls_in_flight_as_interrupted(
     newsroom(site, "slow", 4)
     assert run_newsrelay("run", "--once", config=config, timeout=60).returncode == 0
     assert len(stored_urls(config)) == 4
+
+
+def test_sigterm_to_the_whole_group_is_a_graceful_stop(
+    site: LocalSite, tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    """systemd sends SIGTERM to every process of the service: the extraction workers and
+    their zygote ignore it, the daemon stops its crawls and ends them; nothing fails."""
+    feed = newsroom(site, "wire", 12)
+    config = daemon_config(
+        tmp_path / "newsrelay.toml",
+        f"sqlite:///{tmp_path / 'newsrelay.db'}",
+        source_toml("wire", feed),
+    )
+    daemon = start(daemons, config)
+    daemon.wait_for(lambda: daemon.summaries("wire"))
+    workers = descendants(daemon.process.pid)
+    assert len(workers) == (os.cpu_count() or 1) + 1  # the zygote, one worker per CPU
+    for pid in workers:  # only the daemon decides when they end
+        os.kill(pid, signal.SIGTERM)
+    time.sleep(0.5)
+    assert all(_exists(pid) for pid in workers)
+    os.killpg(daemon.process.pid, signal.SIGTERM)
+    assert daemon.process.wait(timeout=20) == 0
+    assert wait_until(lambda: not any(_exists(pid) for pid in workers), timeout=10)
+    records = daemon.records()
+    assert not [r for r in records if r["level"] in ("error", "critical")], records
+    assert records[-1]["msg"].startswith("daemon stopped")
 
 
 def test_crawl_command_stops_promptly_on_sigterm(site: LocalSite, tmp_path: Path) -> None:
