@@ -146,6 +146,9 @@ def test_an_unchanged_repoll_starts_no_workers(site: LocalSite, tmp_path: Path) 
     again = run_newsrelay("--log-level", "debug", "crawl", "one", config=config)
 
     assert first.returncode == again.returncode == 0, first.stderr + again.stderr
+    # A clean site, a clean log: nothing at WARNING or above from newsrelay or Scrapy.
+    for line in (first.stderr + again.stderr).splitlines():
+        assert not any(f" {level} " in line for level in ("WARNING", "ERROR", "CRITICAL")), line
     assert "extraction workers starting: " in first.stderr
     assert [r.status for r in site.hits("/feed.xml")] == [200, 304]
     assert len(site.hits("/news/1.html")) == 1
