@@ -111,7 +111,7 @@ def shingle_set(text: str) -> set[int]:
 class _WordHashes(dict[str, int]):
     """crc32 of each word, remembered: news text repeats its words, so most are hits."""
 
-    LIMIT = 200_000  # ~30 MiB at most; then it starts over
+    LIMIT = 100_000  # ~20 MiB at most; then it starts over
 
     def __missing__(self, word: str) -> int:
         if len(self) >= self.LIMIT:

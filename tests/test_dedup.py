@@ -23,6 +23,7 @@ of imports, so the PressTV and GUID cases share two crawls, and the Ledger cases
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -33,7 +34,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from crawler.fingerprints import jaccard, shingles
+from crawler.fingerprints import jaccard, shingle_set, shingles, text_keys
 from crawler.workers import process_page
 from tests.conftest import FIXTURES, Result, run_newsrelay, write_config
 from tests.localsite import LocalSite
@@ -507,3 +508,45 @@ def test_same_text_at_two_addresses_is_a_content_duplicate(ledger: Crawled) -> N
         assert records[name]["run_id"] == run["id"]
         assert {k: records[name][f"duplicates_{k}"] for k in DUPLICATE_KINDS} == duplicates(run)
         assert records[name]["duplicates"] == sum(duplicates(run).values())
+
+
+# -- the keys themselves --------------------------------------------------------------------
+PINNED_TEXT = (
+    "Iran's foreign minister said on Tuesday that talks with the European trio would resume "
+    "next week in Geneva, after a pause of two months. وزیر امور خارجه گفت که مذاکرات هفته "
+    "آینده از سر گرفته می\u200cشود."
+)
+
+
+def test_dedup_keys_stay_what_the_database_holds() -> None:
+    """Content hashes and LSH band keys are stored: a new version computing them otherwise
+    would no longer recognise what older ones stored. These are the values since the first
+    release (checked against its code)."""
+    keys = text_keys(PINNED_TEXT)
+    assert keys.content_hash == "bdc98c50331954b387cdba686676c55e6655f57eb1adbc29a6db647a466edd84"
+    assert keys.near is not None
+    assert keys.near.bands[:4] == (
+        2936321889061173489,
+        2568552618734396642,
+        37586439728550701,
+        5016114271587593939,
+    )
+    assert keys.near.bands[-1] == 6081313237039519417
+
+
+def test_pure_python_verification_agrees_with_numpy() -> None:
+    """The crawler process verifies candidates without numpy: same shingles, same Jaccard."""
+    pages = sorted(DEDUP.rglob("*.html"))
+    texts = [PINNED_TEXT] + [
+        process_page(
+            page.read_bytes(), "text/html; charset=utf-8", f"http://x.test/{page.name}"
+        ).text
+        for page in pages
+    ]
+    assert len(texts) > 20 and all(texts)
+    for each in texts:
+        assert shingle_set(each) == set(shingles(each).tolist())
+    for a, b in itertools.pairwise(texts):
+        near = text_keys(a).near
+        assert near is not None
+        assert near.similarity(b) == pytest.approx(jaccard(shingles(a), shingles(b)), abs=1e-12)
