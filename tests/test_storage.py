@@ -8,6 +8,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from sqlalchemy import text
@@ -18,6 +19,7 @@ from storage.models import Article, ArticleUrl
 from storage.repository import (
     ArticleRecord,
     RunCounters,
+    SaveOutcome,
     count_articles,
     ensure_source,
     finish_run,
@@ -262,14 +264,7 @@ def test_a_batch_decides_as_one_by_one(db_url: str, tmp_path: Path) -> None:
     )
     outcomes = [r.outcome for r in results]
     # Each kind once at least, or this test would not test it.
-    assert set(outcomes) == {
-        "new",
-        "duplicate_url",
-        "duplicate_guid",
-        "duplicate_url_id",
-        "duplicate_content",
-        "duplicate_near",
-    }
+    assert set(outcomes) == set(get_args(SaveOutcome))
     assert outcomes == [expected[i] for i in range(len(records))]
     assert _stored_addresses(batch) == _stored_addresses(single)
     assert count_articles(batch) == count_articles(single) == 3
