@@ -290,8 +290,7 @@ def known_urls(db: Database, urls: Iterable[str]) -> set[str]:
     wanted = sorted(set(urls))
     found: set[str] = set()
     with db.reading() as session:
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
+        for chunk in _chunks(wanted):
             found.update(session.scalars(select(ArticleUrl.url).where(ArticleUrl.url.in_(chunk))))
     return found
 
@@ -301,8 +300,7 @@ def known_keys(db: Database, kind: str, keys: Iterable[str]) -> dict[str, int]:
     wanted = sorted(set(keys))
     found: dict[str, int] = {}
     with db.reading() as session:
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
+        for chunk in _chunks(wanted):
             rows = session.execute(
                 select(ArticleKey.key, ArticleKey.article_id).where(
                     ArticleKey.kind == kind, ArticleKey.key.in_(chunk)
@@ -409,29 +407,10 @@ def _save_batch(
     key_rows: list[dict[str, Any]] = []
     near_rows: list[dict[str, Any]] = []
     for result, record in zip(results, records, strict=True):
-        for url in record.addresses():
-            kind: str = result.outcome
-            if kind == "new":
-                kind = "canonical" if url == record.url else "page_canonical"
-            url_rows.append(
-                {
-                    "article_id": result.article_id,
-                    "url": url,
-                    "kind": kind,
-                    "source_id": record.source_id,
-                    "seen_at": record.fetched_at,
-                    "similarity": result.similarity,
-                }
-            )
+        url_rows += _address_rows(result, record)
         if result.outcome == "new":
-            key_rows += [
-                {"article_id": result.article_id, "kind": kind, "key": key}
-                for kind, key in record.identity_keys()
-            ]
-            if record.near is not None:
-                near_rows += [
-                    {"key": key, "article_id": result.article_id} for key in set(record.near.bands)
-                ]
+            key_rows += _key_rows(result.article_id, record)
+            near_rows += _near_rows(result.article_id, record)
     _insert_ignore(session, ArticleUrl, url_rows, ["url"])
     _insert_ignore(session, ArticleKey, key_rows, ["kind", "key"])
     _insert_ignore(session, NearKey, near_rows, ["key", "article_id"])
@@ -500,13 +479,8 @@ class _StoredCopies:
         missing = [a for a in candidates if a not in batch_texts and a not in self.texts]
         if missing:
             self.texts.update(session.execute(_TEXTS_OF, {"ids": missing}).all())
-        best: SaveResult | None = None
-        for article_id in candidates:
-            stored_text = batch_texts.get(article_id, self.texts.get(article_id))
-            similarity = near.similarity(stored_text or "")
-            if similarity >= threshold and (best is None or similarity > (best.similarity or 0)):
-                best = SaveResult("duplicate_near", article_id, round(similarity, 4))
-        return best
+        texts = ((a, batch_texts.get(a, self.texts.get(a))) for a in candidates)
+        return _most_similar(near, texts, threshold)
 
     def add(self, article_id: int, record: ArticleRecord) -> None:
         """A new article of the batch: later records may be copies of it."""
@@ -554,30 +528,11 @@ def _save(session: Session, record: ArticleRecord, near_threshold: float | None)
             raise RuntimeError(f"insert of {record.url} conflicted but no row was found")
         _add_addresses(session, winner, record)
         return winner
-    article_id = inserted[0]
-    _insert_ignore(
-        session,
-        ArticleUrl,
-        [
-            {
-                "article_id": article_id,
-                "url": url,
-                "kind": "canonical" if url == record.url else "page_canonical",
-                "source_id": record.source_id,
-                "seen_at": record.fetched_at,
-            }
-            for url in record.addresses()
-        ],
-        ["url"],
-    )
-    keys = record.identity_keys()
-    if keys:
-        rows = [{"article_id": article_id, "kind": kind, "key": key} for kind, key in keys]
-        _insert_ignore(session, ArticleKey, rows, ["kind", "key"])
-    if record.near is not None:
-        rows = [{"key": key, "article_id": article_id} for key in set(record.near.bands)]
-        _insert_ignore(session, NearKey, rows, ["key", "article_id"])
-    return SaveResult("new", article_id)
+    result = SaveResult("new", inserted[0])
+    _insert_ignore(session, ArticleUrl, _address_rows(result, record), ["url"])
+    _insert_ignore(session, ArticleKey, _key_rows(result.article_id, record), ["kind", "key"])
+    _insert_ignore(session, NearKey, _near_rows(result.article_id, record), ["key", "article_id"])
+    return result
 
 
 # One fixed statement per lookup: SQLAlchemy then reuses the compiled SQL instead of building
@@ -648,9 +603,20 @@ def _near_copy(session: Session, near: NearProbe, threshold: float) -> SaveResul
     candidates = session.execute(
         _NEAR_CANDIDATE_IDS, {"bands": sorted(set(near.bands)), "limit": _NEAR_CANDIDATES}
     ).all()
+    return _most_similar(
+        near,
+        ((a, session.execute(_TEXT_OF, {"id": a}).scalar()) for a, _ in candidates),
+        threshold,
+    )
+
+
+def _most_similar(
+    near: NearProbe, candidates: Iterable[tuple[int, str | None]], threshold: float
+) -> SaveResult | None:
+    """Of (article id, text) candidates, the most similar to ``near``, if similar enough;
+    the first of equals wins."""
     best: SaveResult | None = None
-    for article_id, _ in candidates:
-        stored_text = session.execute(_TEXT_OF, {"id": article_id}).scalar()
+    for article_id, stored_text in candidates:
         similarity = near.similarity(stored_text or "")
         if similarity >= threshold and (best is None or similarity > (best.similarity or 0)):
             best = SaveResult("duplicate_near", article_id, round(similarity, 4))
@@ -678,18 +644,39 @@ def _article_row(record: ArticleRecord) -> dict[str, Any]:
 
 
 def _add_addresses(session: Session, match: SaveResult, record: ArticleRecord) -> None:
-    rows = [
+    _insert_ignore(session, ArticleUrl, _address_rows(match, record), ["url"])
+
+
+def _address_rows(result: SaveResult, record: ArticleRecord) -> list[dict[str, Any]]:
+    """``article_urls`` rows for ``record``'s addresses: a new article's own URL and page
+    canonical, or a copy's addresses with the kind (and similarity) of its match."""
+    return [
         {
-            "article_id": match.article_id,
+            "article_id": result.article_id,
             "url": url,
-            "kind": match.outcome,
+            "kind": (
+                ("canonical" if url == record.url else "page_canonical")
+                if result.outcome == "new"
+                else result.outcome
+            ),
             "source_id": record.source_id,
             "seen_at": record.fetched_at,
-            "similarity": match.similarity,
+            "similarity": result.similarity,
         }
         for url in record.addresses()
     ]
-    _insert_ignore(session, ArticleUrl, rows, ["url"])
+
+
+def _key_rows(article_id: int, record: ArticleRecord) -> list[dict[str, Any]]:
+    """``article_keys`` rows of a new article: its feed GUID and URL id."""
+    return [{"article_id": article_id, "kind": k, "key": v} for k, v in record.identity_keys()]
+
+
+def _near_rows(article_id: int, record: ArticleRecord) -> list[dict[str, Any]]:
+    """``article_near_keys`` rows of a new article: its LSH band keys."""
+    if record.near is None:
+        return []
+    return [{"key": key, "article_id": article_id} for key in set(record.near.bands)]
 
 
 def _insert_ignore(
@@ -827,11 +814,11 @@ def publishing(db: Database, selection: Selection) -> Iterator[list[StoredArticl
         ).all()
         articles: list[StoredArticle] = []
         ids = sorted(marked)
-        for start in range(0, len(ids), _CHUNK):
+        for chunk in _chunks(ids):
             rows = session.execute(
                 select(Article, Source.name)
                 .join(Source, Source.id == Article.source_id)
-                .where(Article.id.in_(ids[start : start + _CHUNK]))
+                .where(Article.id.in_(chunk))
                 .order_by(Article.id)
             ).all()
             articles.extend(_stored(session, [tuple(row) for row in rows]))
