@@ -16,12 +16,10 @@ import ctypes
 import json
 import os
 import platform
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -33,7 +31,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.layout import SiteSpec, build
-from bench.newssite import ServerReport, SiteProcess
+from bench.newssite import ServerReport, SiteProcess, bench_workdir
 
 BENCH_DIR = Path(__file__).resolve().parent
 RATIOS = (
@@ -409,18 +407,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # SIGTERM unwinds like Ctrl-C, so the site process and temp dir are cleaned up.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if args.workdir is not None:
-        workdir = args.workdir.resolve()
-        workdir.mkdir(parents=True, exist_ok=True)
-        for stale in ("newsrelay.db", "newsrelay.db-wal", "newsrelay.db-shm"):
-            (workdir / stale).unlink(missing_ok=True)
-    else:
-        workdir = Path(tempfile.mkdtemp(prefix="newsrelay-bench-"))
-    try:
+    stale = ("newsrelay.db", "newsrelay.db-wal", "newsrelay.db-shm")
+    with bench_workdir(args.workdir, "newsrelay-bench-", stale) as workdir:
         results = measure(args, workdir)
-    finally:
-        if args.workdir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
     print(render_table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -24,7 +24,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import signal
 import statistics
 import subprocess
@@ -44,6 +43,7 @@ if __package__ in (None, ""):
 from bench.crawl_bench import become_subreaper, machine, stored_articles
 from bench.layout import SiteSpec
 from bench.livesite import LiveSiteProcess
+from bench.newssite import bench_workdir
 
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_JSON = BENCH_DIR / "out" / "daemon_memory.json"
@@ -834,19 +834,9 @@ def main(argv: list[str] | None = None) -> int:
         args.timeout = args.cycles * 4.0 + 120
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop the site, clean up
-    if args.workdir is not None:
-        workdir = args.workdir.resolve()
-        workdir.mkdir(parents=True, exist_ok=True)
-        for stale in ("newsrelay.db", "newsrelay.db-wal", "newsrelay.db-shm", "daemon.log"):
-            (workdir / stale).unlink(missing_ok=True)
-        shutil.rmtree(workdir / "tracemalloc", ignore_errors=True)
-    else:
-        workdir = Path(tempfile.mkdtemp(prefix="newsrelay-daemon-memory-"))
-    try:
+    stale = ("newsrelay.db", "newsrelay.db-wal", "newsrelay.db-shm", "daemon.log", "tracemalloc")
+    with bench_workdir(args.workdir, "newsrelay-daemon-memory-", stale) as workdir:
         results = measure(args, workdir)
-    finally:
-        if args.workdir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
     print(render_table(results))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")

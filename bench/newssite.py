@@ -15,6 +15,7 @@ import contextlib
 import json
 import multiprocessing
 import resource
+import shutil
 import socket
 import sys
 import tempfile
@@ -31,6 +32,7 @@ from bench.layout import NewsSite, Page, SiteSpec, build, describe
 from tests.localsite import LocalSite
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from multiprocessing.connection import Connection
 
 
@@ -128,6 +130,27 @@ def _serve_forever(spec: SiteSpec, conn: Connection, log: Path | None) -> None:
 def _own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+@contextlib.contextmanager
+def bench_workdir(path: Path | None, prefix: str, stale: tuple[str, ...]) -> Iterator[Path]:
+    """A bench's working directory: ``path``, kept afterwards, with a previous run's
+    ``stale`` files and directories removed first; or a temporary one, removed afterwards."""
+    if path is None:
+        workdir = Path(tempfile.mkdtemp(prefix=prefix))
+        try:
+            yield workdir
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return
+    workdir = path.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in stale:
+        if (workdir / name).is_dir():
+            shutil.rmtree(workdir / name, ignore_errors=True)
+        else:
+            (workdir / name).unlink(missing_ok=True)
+    yield workdir
 
 
 def stop_child(
