@@ -48,17 +48,11 @@ from sqlalchemy.engine import make_url
 
 from crawler.feeds import parse_feed
 from crawler.fingerprints import TextKeys, jaccard, text_keys
+from storage.articles import _NEAR_CANDIDATES, _article_row, save_article, save_articles
 from storage.db import Database, open_database
 from storage.models import Article, ArticleUrl, NearKey
-from storage.repository import (
-    _NEAR_CANDIDATES,  # how many LSH candidates a save verifies
-    ArticleRecord,
-    SaveResult,
-    _article_row,  # the exact row save_article writes; the bulk fill must not drift from it
-    ensure_source,
-    save_article,
-    save_articles,
-)
+from storage.records import ArticleRecord, SaveResult
+from storage.sources import ensure_source
 
 CORPUS = Path("/work/shared/corpus/feeds")
 SKIP_FORMATS = ("json", "feedparser-testcase")

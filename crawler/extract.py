@@ -38,7 +38,7 @@ from trafilatura.xml import xmltotxt
 
 from crawler.config import ExtractRules
 from crawler.extracted import Extracted, parse_iso_datetime
-from storage.sanitize import clean_html
+from storage.html_policy import clean_html
 
 logger = logging.getLogger(__name__)
 

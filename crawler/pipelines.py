@@ -10,8 +10,9 @@ from typing import Self
 from scrapy.crawler import Crawler
 
 from crawler.runs import CrawlContext
+from storage.articles import save_articles
 from storage.db import StorageError
-from storage.repository import ArticleRecord, save_articles
+from storage.records import ArticleRecord
 
 logger = logging.getLogger(__name__)
 

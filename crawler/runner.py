@@ -27,9 +27,10 @@ from crawler.runs import CrawlOptions, ProgressCallback, SourceResult, StoppedAt
 from crawler.spiders.feeds import FeedSpider
 from crawler.spiders.page import FetchedPage, PageSpider
 from crawler.workers import Pool
-from storage.daemon import mark_abandoned_runs
 from storage.db import Database
-from storage.repository import RunCounters, backoff_until
+from storage.records import RunCounters
+from storage.runs import mark_abandoned_runs
+from storage.sources import backoff_until
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

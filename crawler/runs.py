@@ -13,17 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 from crawler.config import SourceConfig
 from storage.db import Database, StorageError
-from storage.repository import (
-    RunCounters,
-    SaveOutcome,
-    SourceHealth,
-    SourceIds,
-    finish_run,
-    forget_validators,
-    set_source_health,
-    source_health,
-    start_run,
-)
+from storage.records import RunCounters, SaveOutcome, SourceHealth, SourceIds
+from storage.runs import finish_run, start_run
+from storage.sources import forget_validators, set_source_health, source_health
 
 logger = logging.getLogger(__name__)
 

@@ -66,7 +66,7 @@ def process_page(
 
     from crawler.extract import extract_article, html_text
     from crawler.fingerprints import TextKeys, text_keys
-    from storage.sanitize import clean_html
+    from storage.html_policy import clean_html
 
     _, html = html_to_unicode(content_type, body)
     extracted = extract_article(html, url, rules)

@@ -35,18 +35,12 @@ from crawler.runs import CrawlOptions, SourceResult, StoppedAtOnce
 from crawler.workers import Pool
 from scheduler import __version__
 from scheduler.logs import LEVELS, setup_logging
-from storage.daemon import SourceStatus, daemon_state, is_alive, source_statuses
+from storage.daemon_state import daemon_state, is_alive
 from storage.db import Database, StorageError, open_database
 from storage.export import FORMATS, RENDERERS, file_name, write_stream
-from storage.models import DaemonState
-from storage.repository import (
-    RunCounters,
-    Selection,
-    StoredArticle,
-    iter_articles,
-    publishing,
-    unvalidated_feeds,
-)
+from storage.publishing import iter_articles, publishing
+from storage.records import DaemonRecord, RunCounters, Selection, SourceStatus, StoredArticle
+from storage.sources import source_statuses, unvalidated_feeds
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -317,7 +311,7 @@ def health(state: State) -> None:
     sys.exit(0 if alive else 1)
 
 
-def _daemon_line(daemon: DaemonState | None, alive: bool) -> str:
+def _daemon_line(daemon: DaemonRecord | None, alive: bool) -> str:
     if daemon is None:
         return "no daemon has run on this database"
     who = f"pid {daemon.pid} on {daemon.host}, version {daemon.version}"
@@ -328,7 +322,7 @@ def _daemon_line(daemon: DaemonState | None, alive: bool) -> str:
     return f"daemon not responding: last heartbeat {_ago(daemon.heartbeat_at)} ({who})"
 
 
-def _daemon_json(daemon: DaemonState | None, alive: bool) -> dict[str, Any]:
+def _daemon_json(daemon: DaemonRecord | None, alive: bool) -> dict[str, Any]:
     if daemon is None:
         return {"running": False}
     return {
@@ -347,7 +341,7 @@ def _status_row(
     name: str, status: SourceStatus | None, alive: bool, configured: bool
 ) -> dict[str, Any]:
     run = status.last_run if status else None
-    counters = status.last_counters if status else None
+    counters = run.counters if run else None
     last_run = None
     if run is not None and counters is not None:
         last_run = {

@@ -40,18 +40,11 @@ from crawler.config import Config, ConfigError, SourceConfig, load_config
 from crawler.runner import Crawls, crawl_sources, run_in_reactor, stop_crawls
 from crawler.runs import CrawlOptions, SourceResult, StoppedAtOnce
 from scheduler import __version__
-from storage.daemon import (
-    DaemonLock,
-    daemon_started,
-    daemon_stopped,
-    heartbeat,
-    last_run_starts,
-    mark_abandoned_runs,
-    set_next_runs,
-    unschedule_all_but,
-)
+from storage.daemon_state import daemon_started, daemon_stopped, heartbeat
 from storage.db import Database, StorageError
-from storage.repository import ensure_source
+from storage.locks import DaemonLock
+from storage.runs import mark_abandoned_runs
+from storage.sources import ensure_source, last_run_starts, set_next_runs, unschedule_all_but
 
 logger = logging.getLogger("newsrelay.daemon")
 

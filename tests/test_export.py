@@ -14,16 +14,12 @@ import pytest
 from lxml import html as lxml_html
 
 from crawler.fingerprints import text_keys
+from storage.articles import save_article
 from storage.db import Database, open_database
 from storage.export import file_name, write_stream
-from storage.repository import (
-    ArticleRecord,
-    Selection,
-    ensure_source,
-    iter_articles,
-    publishing,
-    save_article,
-)
+from storage.publishing import iter_articles, publishing
+from storage.records import ArticleRecord, Selection
+from storage.sources import ensure_source
 from tests.conftest import NEWSRELAY, write_config
 
 XSS = [

@@ -14,22 +14,13 @@ import pytest
 from sqlalchemy import text
 
 from crawler.fingerprints import content_hash, text_keys
+from storage.articles import known_entries, save_article, save_articles
 from storage.db import Database, SchemaOutOfDate, StorageError, open_database
 from storage.models import Article, ArticleUrl
-from storage.repository import (
-    ArticleRecord,
-    RunCounters,
-    SaveOutcome,
-    count_articles,
-    ensure_source,
-    finish_run,
-    get_run,
-    iter_articles,
-    known_urls,
-    save_article,
-    save_articles,
-    start_run,
-)
+from storage.publishing import count_articles, iter_articles
+from storage.records import ArticleRecord, EntryIdentity, RunCounters, SaveOutcome
+from storage.runs import finish_run, get_run, start_run
+from storage.sources import ensure_source
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -73,7 +64,8 @@ def test_new_then_duplicate_by_url_and_by_content(db_url: str) -> None:
         {"url": "http://b.example/x", "kind": "content", "similarity": None}
     ]
     assert articles["http://a.example/1"].text == "Story one text."  # first copy stays
-    assert known_urls(db, ["http://b.example/x", "http://a.example/2", "http://c/"]) == {
+    asked = ["http://b.example/x", "http://a.example/2", "http://c/"]
+    assert known_entries(db, ids.source_id, [EntryIdentity(url) for url in asked]) == {
         "http://b.example/x",
         "http://a.example/2",
     }
@@ -124,7 +116,7 @@ def test_runs_record_counters(db_url: str) -> None:
     finish_run(db, run_id, "failed", RunCounters(new=3, pages_failed=1), "page x: HTTP 404")
     run = get_run(db, run_id)
     assert run is not None
-    assert (run.status, run.new, run.pages_failed, run.error) == (
+    assert (run.status, run.counters.new, run.counters.pages_failed, run.error) == (
         "failed",
         3,
         1,

@@ -31,17 +31,10 @@ from crawler.sitemaps import parse_sitemap
 from crawler.spiders import content_type
 from crawler.urls import BadURL, canonical_url
 from crawler.workers import Page, Pool, process_feed, process_page
+from storage.articles import known_entries
 from storage.db import Database, StorageError, open_database
-from storage.repository import (
-    ArticleRecord,
-    FeedState,
-    add_aliases,
-    ensure_source,
-    feed_states,
-    known_keys,
-    known_urls,
-    record_feed_fetch,
-)
+from storage.records import ArticleRecord, EntryIdentity, FeedState
+from storage.sources import ensure_source, feed_states, record_feed_fetch
 
 logger = logging.getLogger(__name__)
 
@@ -204,18 +197,10 @@ class FeedSpider(scrapy.Spider):
         if context.options.refetch:
             known: set[str] = set()
         else:
-            known = known_urls(context.db, wanted)
-            guids = {f"{source_id}:{e.guid}": url for url, (e, _) in wanted.items() if e.guid}
-            ids = {f"{source_id}:{uid}": url for url, (_, uid) in wanted.items() if uid}
-            # A new address of a stored item is recorded as its alias, without a fetch.
-            aliases: dict[str, tuple[int, str, str]] = {}
-            for kind, keyed in (("guid", guids), ("url_id", ids)):
-                for key, article_id in known_keys(context.db, kind, keyed).items():
-                    url = keyed[key]
-                    if url not in known and url not in aliases:
-                        aliases[url] = (article_id, url, f"duplicate_{kind}")
-            add_aliases(context.db, source_id, list(aliases.values()))
-            known |= set(aliases)
+            identities = [
+                EntryIdentity(url, entry.guid, url_id) for url, (entry, url_id) in wanted.items()
+            ]
+            known = known_entries(context.db, source_id, identities)
         requests = []
         self.pool.expect(len(wanted) - len(known))
         for url, (entry, url_id) in wanted.items():
