@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from xml.sax.saxutils import escape as xml_escape
 
-from storage.records import StoredArticle
 from storage.html_policy import clean_html, safe_url
+from storage.records import StoredArticle
 
 FORMATS = ("jsonl", "txt", "html", "md", "atom")
 EXTENSIONS = {"jsonl": "jsonl", "txt": "txt", "html": "html", "md": "md", "atom": "xml"}
