@@ -46,7 +46,7 @@ import numpy as np
 from sqlalchemy import Table, create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 
-from crawler.feeds import parse_feed
+from crawler.feed_parser import parse_feed
 from crawler.fingerprints import TextKeys, jaccard, text_keys
 from storage.articles import _NEAR_CANDIDATES, _article_row, save_article, save_articles
 from storage.db import Database, open_database

@@ -8,7 +8,7 @@ This copies a private method: re-check it when upgrading Scrapy.
 
 It can also cancel what it is downloading. Scrapy's graceful close waits for every download
 in flight, which a server that never answers holds for the whole download timeout; a daemon
-asked to stop must be quicker than that (see :func:`crawler.runner.stop_crawls`).
+asked to stop must be quicker than that (see :func:`crawler.crawls.stop_crawls`).
 """
 
 from __future__ import annotations

@@ -37,7 +37,8 @@ from trafilatura.utils import load_html
 from trafilatura.xml import xmltotxt
 
 from crawler.config import ExtractRules
-from crawler.extracted import Extracted, parse_iso_datetime
+from crawler.dates import parse_iso_datetime
+from crawler.extracted import Extracted
 from storage.html_policy import clean_html
 
 logger = logging.getLogger(__name__)

@@ -1,17 +1,23 @@
-"""What extraction hands back, and ISO dates: light enough for the crawler process.
+"""What the page pipeline hands back to the crawler process: plain records, light to import.
 
-The crawler process reads :class:`Extracted` results that workers send back, and parses
-sitemap dates; neither should make it import the extraction stack (trafilatura, lxml).
+The crawler process reads these from the extraction workers; importing them must not import
+the extraction stack (trafilatura, lxml, numpy).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from crawler.fingerprints import TextKeys
 
 
 @dataclass(frozen=True)
 class Extracted:
+    """What extraction found on one page."""
+
     title: str | None
     text: str
     html: str
@@ -21,13 +27,11 @@ class Extracted:
     canonical_url: str | None
 
 
-def parse_iso_datetime(value: str | None) -> datetime | None:
-    """An ISO 8601 / W3C datetime (``2026-11-20``, ``...T10:30:00+03:30``, ``...Z``), in a
-    zone (UTC when it names none)."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+@dataclass(frozen=True)
+class Page:
+    """An article page after extraction, with its dedup keys."""
+
+    extracted: Extracted
+    text: str
+    html: str
+    keys: TextKeys | None  # None when the page has no text

@@ -9,7 +9,7 @@ from typing import Self
 
 from scrapy.crawler import Crawler
 
-from crawler.runs import CrawlContext
+from crawler.source_run import CrawlContext
 from storage.articles import save_articles
 from storage.db import StorageError
 from storage.records import ArticleRecord

@@ -1,7 +1,7 @@
 """Scrapy settings for polite, bounded crawling inside a long-lived process.
 
 ``newsrelay`` and ``scrapy crawl feeds`` both start from this module; the ``[fetch]`` table of
-the config file then overrides what it names (see ``crawler.runner.fetch_settings``).
+the config file then overrides what it names (see ``crawler.crawls.fetch_settings``).
 """
 
 from scrapy.settings import default_settings as _scrapy
@@ -102,7 +102,7 @@ ITEM_PIPELINES = {
 }
 
 LOG_LEVEL = "WARNING"
-# Set by crawler.runner; a plain `scrapy crawl` loads the newsrelay config itself.
+# Set by crawler.crawls; a plain `scrapy crawl` loads the newsrelay config itself.
 NEWSRELAY_CONFIGURED = False
 NEWSRELAY_CONFIG = None
 NEWSRELAY_ALLOW_PRIVATE_NETWORKS = False

@@ -31,7 +31,7 @@ from crawler.config import (
     parse_interval,
     resolve_config_path,
 )
-from crawler.runs import CrawlOptions, SourceResult, StoppedAtOnce
+from crawler.source_run import CrawlOptions, SourceResult, StoppedAtOnce
 from crawler.workers import Pool
 from scheduler import __version__
 from scheduler.logs import LEVELS, setup_logging
@@ -157,7 +157,7 @@ def crawl(
         certain = refetch or any(s.sitemaps or s.listings for s in sources)
         if certain or unvalidated_feeds(db, [(s.name, s.feeds) for s in sources]):
             pool.warm()
-        from crawler.runner import run_crawls
+        from crawler.crawls import run_crawls
 
         with _progress(sources) as on_progress:
             results = run_crawls(
@@ -539,12 +539,12 @@ def extract(
 ) -> None:
     """Show what the page pipeline makes of one page (with a source's rules): the tool for
     writing and checking a site's extraction rules."""
-    from crawler.workers import process_page
+    from crawler.processing import process_page
 
     config = state.config_or_defaults()
     rules = config.source(source).extract if source else None
     if target.startswith(("http://", "https://")):
-        from crawler.runner import fetch_page
+        from crawler.crawls import fetch_page
 
         fetched = fetch_page(config, target)
         if fetched.error or fetched.status is None or fetched.status >= 400:

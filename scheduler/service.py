@@ -2,7 +2,7 @@
 
 One process, one asyncio loop for its whole life (a Twisted reactor cannot be restarted):
 APScheduler's ``AsyncIOScheduler`` fires one job per source, and each job awaits
-:func:`crawler.runner.crawl_sources`, the same function ``newsrelay crawl`` runs, on the
+:func:`crawler.crawls.crawl_sources`, the same function ``newsrelay crawl`` runs, on the
 same loop as Scrapy's ``AsyncCrawlerRunner``.
 
 Life: take the database's daemon lock (a second daemon refuses), close the runs a dead
@@ -37,8 +37,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from crawler.config import Config, ConfigError, SourceConfig, load_config
-from crawler.runner import Crawls, crawl_sources, run_in_reactor, stop_crawls
-from crawler.runs import CrawlOptions, SourceResult, StoppedAtOnce
+from crawler.crawls import Crawls, crawl_sources, run_in_reactor, stop_crawls
+from crawler.source_run import CrawlOptions, SourceResult, StoppedAtOnce
 from scheduler import __version__
 from storage.daemon_state import daemon_started, daemon_stopped, heartbeat
 from storage.db import Database, StorageError

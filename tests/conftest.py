@@ -21,7 +21,7 @@ import pytest
 from tests.localsite import LocalSite
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO.parent / "shared" / "corpus" / "feeds"
+CORPUS = Path(__file__).resolve().parent / "corpus" / "feeds"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 NEWSRELAY = Path(sys.executable).parent / "newsrelay"
 POSTGRES_URL = os.environ.get(

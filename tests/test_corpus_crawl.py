@@ -1,7 +1,7 @@
-"""The whole shared corpus through one real crawl: ingested or rejected with one reason, never
+"""The whole test corpus through one real crawl: ingested or rejected with one reason, never
 a crash.
 
-Every feed document of ``../shared/corpus/feeds`` (real outlets' feeds and feedparser's
+Every feed document of ``tests/corpus/feeds`` (real outlets' feeds and feedparser's
 ill-formed and encoding cases; the JSON fixtures left out, JSON Feed kept) is served by a
 :class:`LocalSite` as its own source, with the Content-Type its feedparser test case declares
 (``Header: Content-type: ...``) or ``application/xml``, and crawled by ONE
@@ -21,7 +21,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from crawler.feeds import parse_feed
+from crawler.feed_parser import parse_feed
 from tests.conftest import CORPUS, write_config
 from tests.localsite import LocalSite
 from tests.test_feeds import corpus_feeds
@@ -71,7 +71,7 @@ def test_every_corpus_feed_is_ingested_or_rejected_with_one_reason(
     assert result.peak_rss_mib < PEAK_RSS_LIMIT_MIB
     assert result.returncode == 1  # some corpus files are no feeds: their sources fail
     logs = [json.loads(line) for line in result.stderr.splitlines()]
-    summaries = [r for r in logs if r["logger"] == "crawler.runner"]
+    summaries = [r for r in logs if r["logger"] == "crawler.crawls"]
     assert sorted(r["source"] for r in summaries) == sorted(sources)  # one each, none lost
     assert [r for r in logs if r["level"] == "error"] == []
 

@@ -35,7 +35,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from crawler.fingerprints import jaccard, shingle_set, shingles, text_keys
-from crawler.workers import process_page
+from crawler.processing import process_page
 from tests.conftest import FIXTURES, Result, run_newsrelay, write_config
 from tests.localsite import LocalSite
 

@@ -1,4 +1,4 @@
-"""Feed parsing on real outlets' feeds from the shared corpus (../shared/corpus/feeds)."""
+"""Feed parsing on real outlets' feeds from the test corpus (tests/corpus/feeds)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.feeds import parse_feed
+from crawler.feed_parser import parse_feed
 from tests.conftest import CORPUS
 
 # (file in the corpus, entries it must yield, a link among them)
@@ -24,7 +24,7 @@ def corpus_feeds() -> list[tuple[str, str]]:
     """(path, declared format) of every feed document in the corpus (JSON fixtures left out)."""
     manifest = CORPUS / "MANIFEST.tsv"
     if not manifest.exists():
-        pytest.fail(f"the shared corpus is missing: {manifest}")
+        pytest.fail(f"the test corpus is missing: {manifest}")
     with manifest.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
     return [(r["file"], r["format"]) for r in rows if r["format"] != "json"]

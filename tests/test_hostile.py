@@ -353,7 +353,7 @@ def test_hostile_input_is_bounded_and_the_crawl_goes_on(tmp_path: Path) -> None:
     # source's summary (which repeats the first reason).
     for case, url in hostile.hostile_pages.items():
         url = url.replace("loop-a", "loop-b")  # the loop is reported where it gave up
-        lines = [r for r in logs if url in r["msg"] and r["logger"] != "crawler.runner"]
+        lines = [r for r in logs if url in r["msg"] and r["logger"] != "crawler.crawls"]
         assert len(lines) == 1, (case, lines)
     assert all(r["level"] != "error" for r in logs), [r for r in logs if r["level"] == "error"]
 

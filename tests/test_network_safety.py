@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from crawler.config import load_config
-from crawler.feeds import parse_feed
+from crawler.feed_parser import parse_feed
 from crawler.scope import in_scope, source_domains
 from crawler.urls import canonical_url
 from tests.conftest import CORPUS, REPO, run_newsrelay, write_config
@@ -93,7 +93,7 @@ def test_a_name_that_resolves_to_loopback_is_refused_when_connecting(
     assert result.returncode == 1
     reason = f"refused localhost: it resolves to non-public address 127.0.0.1 {HINT}"
     assert summary(result.stdout)["local"]["why"] == f"feed {feed}: {reason}"
-    failed = [r for r in json_logs(result.stderr) if r["logger"] == "crawler.spiders.feeds"]
+    failed = [r for r in json_logs(result.stderr) if r["logger"] == "crawler.spiders.source"]
     assert [r["msg"] for r in failed] == [f"feed failed: source=local url={feed} reason={reason}"]
     assert site.requests == []  # not the feed, not robots.txt
 

@@ -19,7 +19,8 @@ HEAVY = ("trafilatura", "numpy", "feedparser", "lxml", "htmldate", "justext")
 
 SCRIPT = """
 import asyncio, json, os, signal, sys, threading, time
-from crawler.workers import Pool, WorkerDied, process_page
+from crawler.processing import process_page
+from crawler.workers import Pool, WorkerDied
 
 mode, page, HEAVY = sys.argv[1], open(sys.argv[2], "rb").read(), json.loads(sys.argv[3])
 if mode == "threaded":  # a process running threads must not fork: exec instead

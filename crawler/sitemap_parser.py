@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 from lxml import etree
 from scrapy.utils.sitemap import sitemap_urls_from_robots
 
-from crawler.extracted import parse_iso_datetime
+from crawler.dates import parse_iso_datetime
 
 MAX_ENTRIES = 50_000  # the sitemap protocol's own limit per file
 

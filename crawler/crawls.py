@@ -23,9 +23,9 @@ from scrapy.utils.reactor import install_reactor
 from crawler import settings as default_settings
 from crawler.config import Config, SourceConfig
 from crawler.downloader import PerHostLimitedDownloader
-from crawler.runs import CrawlOptions, ProgressCallback, SourceResult, StoppedAtOnce
-from crawler.spiders.feeds import FeedSpider
+from crawler.source_run import CrawlOptions, ProgressCallback, SourceResult, StoppedAtOnce
 from crawler.spiders.page import FetchedPage, PageSpider
+from crawler.spiders.source import FeedSpider
 from crawler.workers import Pool
 from storage.db import Database
 from storage.records import RunCounters

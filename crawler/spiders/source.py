@@ -22,15 +22,17 @@ from twisted.python.failure import Failure
 
 from crawler.config import Config, load_config
 from crawler.downloader import CrawlStopping
+from crawler.extracted import Page
 from crawler.failures import describe_failure, is_transient
-from crawler.feeds import FeedEntry, ParsedFeed
+from crawler.feed_parser import FeedEntry, ParsedFeed
 from crawler.middlewares import retry_after_seconds
-from crawler.runs import CrawlContext, CrawlOptions, ProgressCallback
+from crawler.processing import process_feed, process_page
 from crawler.scope import in_scope, source_domains
-from crawler.sitemaps import parse_sitemap
+from crawler.sitemap_parser import parse_sitemap
+from crawler.source_run import CrawlContext, CrawlOptions, ProgressCallback
 from crawler.spiders import content_type
 from crawler.urls import BadURL, canonical_url
-from crawler.workers import Page, Pool, process_feed, process_page
+from crawler.workers import Pool
 from storage.articles import known_entries
 from storage.db import Database, StorageError, open_database
 from storage.records import ArticleRecord, EntryIdentity, FeedState
@@ -89,7 +91,7 @@ class FeedSpider(scrapy.Spider):
         super().update_settings(settings)
         if not settings.getbool("NEWSRELAY_CONFIGURED"):
             # A plain `scrapy crawl feeds`: apply the config file's [fetch] table here.
-            from crawler.runner import fetch_settings
+            from crawler.crawls import fetch_settings
 
             config = load_config(settings.get("NEWSRELAY_CONFIG"))
             settings.setdict(fetch_settings(config), priority="spider")

@@ -1,0 +1,91 @@
+"""The page pipeline: the CPU-bound work on one page or feed, run in an extraction worker.
+
+Decoding, extraction and dedup keys for a page; feedparser for a feed. Everything here is sent
+to a worker process by reference (an importable module), so it imports the extraction stack
+(trafilatura, lxml, numpy, feedparser) inside the functions: the crawler process imports this
+module, never that stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from crawler.extracted import Page
+
+if TYPE_CHECKING:
+    from crawler.config import ExtractRules
+    from crawler.feed_parser import ParsedFeed
+
+
+def process_page(
+    body: bytes,
+    content_type: str | None,
+    url: str,
+    feed_html: str | None = None,
+    near_keys: bool = True,
+    rules: ExtractRules | None = None,
+) -> Page:
+    """Decode (HTTP header, BOM, then ``<meta charset>``, like Scrapy), extract, compute keys.
+
+    A page with no extractable text falls back to the feed entry's own content.
+    """
+    from w3lib.encoding import html_to_unicode
+
+    from crawler.extract import extract_article, html_text
+    from crawler.fingerprints import TextKeys, text_keys
+    from storage.html_policy import clean_html
+
+    _, html = html_to_unicode(content_type, body)
+    extracted = extract_article(html, url, rules)
+    text, body_html = extracted.text, extracted.html
+    if not text and feed_html:
+        body_html = clean_html(feed_html)
+        text = html_text(body_html)
+    if not text:
+        return Page(extracted, "", "", None)
+    keys = text_keys(text)
+    if not near_keys:
+        keys = TextKeys(keys.content_hash, None)
+    return Page(extracted, text, body_html, keys)
+
+
+def process_feed(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
+    from crawler.feed_parser import parse_feed
+
+    return parse_feed(body, url, content_type)
+
+
+_WARM_PAGE = (
+    b"<html><head><title>Warm</title></head><body><article><h1>Warm</h1>"
+    + b"<p>"
+    + b"Words to warm the extractor up with, in a paragraph. " * 8
+    + b"</p>"
+    + b"</article></body></html>"
+)
+_WARM_FEED = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>Warm</title>'
+    b"<item><title>Warm</title><link>http://localhost/warm</link></item></channel></rss>"
+)
+
+
+def warm() -> None:
+    """Import and initialize what the work above needs: the zygote does it once, before
+    forking the workers, by processing a tiny page and feed (first calls also load
+    feedparser, trafilatura's settings and the hash permutations: ~0.05 s per process)."""
+    import crawler.config  # the type of [sources.extract] rules sent along with pages
+
+    process_page(_WARM_PAGE, "text/html; charset=utf-8", "http://localhost/warm")
+    process_feed(_WARM_FEED, "http://localhost/feed", "application/rss+xml")
+    del crawler
+
+
+def run_calls(calls: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[tuple[bool, Any]]:
+    """Several calls in one round trip to a worker: (True, result) or (False, exception) each."""
+    results: list[tuple[bool, Any]] = []
+    for function, args in calls:
+        try:
+            results.append((True, function(*args)))
+        except Exception as exc:  # goes back to that call's caller
+            results.append((False, exc))
+    return results
