@@ -269,48 +269,47 @@ def test_a_batch_that_loses_a_race_is_decided_again(postgres_url: str) -> None:
     """PostgreSQL: a story another writer commits between a batch's look-up and its insert
     is stored once; the batch starts over and that story becomes a duplicate. (SQLite
     cannot race: a writer holds the database from its look-up to its commit.)"""
-    if True:
-        url = postgres_url
-        db, rival = open_database(url), open_database(url)
-        sid = ensure_source(db, "a", []).source_id
-        ours = [
-            record(sid, "http://a.example/1", "Story one."),
-            record(sid, "http://a.example/2", "Story two."),
-        ]
-        results: list[str] = []
-        with rival.transaction() as session:
-            # What a writer stores for a new article: the row and its address.
-            theirs = session.execute(
-                Article.__table__.insert().returning(Article.id),  # type: ignore[attr-defined]
-                {
-                    "source_id": sid,
-                    "url": "http://a.example/1",
-                    "original_url": "http://a.example/1",
-                    "title": "Theirs",
-                    "text": "Their story one.",
-                    "html": "<p>Their story one.</p>",
-                    "content_hash": content_hash("Their story one."),
-                    "fetched_at": NOW,
-                },
-            ).scalar_one()
-            session.execute(
-                ArticleUrl.__table__.insert(),  # type: ignore[attr-defined]
-                {"article_id": theirs, "url": "http://a.example/1", "kind": "canonical"},
-            )
-            writer = threading.Thread(
-                target=lambda: results.extend(r.outcome for r in save_articles(db, ours))
-            )
-            writer.start()
-            # Commit only once our insert waits on their uncommitted row: the race, for sure.
-            deadline = time.monotonic() + 10
-            while not _waiting_on_a_lock(rival) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert _waiting_on_a_lock(rival), "the batch never waited on the rival's row"
-        writer.join(10)
-        assert results == ["duplicate_url", "new"]
-        assert count_articles(db) == 2
-        db.dispose()
-        rival.dispose()
+    url = postgres_url
+    db, rival = open_database(url), open_database(url)
+    sid = ensure_source(db, "a", []).source_id
+    ours = [
+        record(sid, "http://a.example/1", "Story one."),
+        record(sid, "http://a.example/2", "Story two."),
+    ]
+    results: list[str] = []
+    with rival.transaction() as session:
+        # What a writer stores for a new article: the row and its address.
+        theirs = session.execute(
+            Article.__table__.insert().returning(Article.id),  # type: ignore[attr-defined]
+            {
+                "source_id": sid,
+                "url": "http://a.example/1",
+                "original_url": "http://a.example/1",
+                "title": "Theirs",
+                "text": "Their story one.",
+                "html": "<p>Their story one.</p>",
+                "content_hash": content_hash("Their story one."),
+                "fetched_at": NOW,
+            },
+        ).scalar_one()
+        session.execute(
+            ArticleUrl.__table__.insert(),  # type: ignore[attr-defined]
+            {"article_id": theirs, "url": "http://a.example/1", "kind": "canonical"},
+        )
+        writer = threading.Thread(
+            target=lambda: results.extend(r.outcome for r in save_articles(db, ours))
+        )
+        writer.start()
+        # Commit only once our insert waits on their uncommitted row: the race, for sure.
+        deadline = time.monotonic() + 10
+        while not _waiting_on_a_lock(rival) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _waiting_on_a_lock(rival), "the batch never waited on the rival's row"
+    writer.join(10)
+    assert results == ["duplicate_url", "new"]
+    assert count_articles(db) == 2
+    db.dispose()
+    rival.dispose()
 
 
 def _waiting_on_a_lock(db: Database) -> bool:

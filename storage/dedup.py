@@ -1,0 +1,156 @@
+"""Dedup decided once: is an article new, or a copy of one already stored (or of one saved
+earlier in the same batch), and by which kind of match?
+
+:func:`decide` is pure: records in, the stored rows they could match in (looked up by
+:mod:`storage.articles` in a few statements), decisions out. Every save goes through it: a
+batch, and a record decided alone again after losing a race to another writer.
+
+Kinds, in the order they are tried:
+
+1. ``duplicate_url``: the same address (its canonical URL or the page's rel=canonical);
+2. ``duplicate_guid`` / ``duplicate_url_id``: the same feed GUID or URL id within the source;
+3. ``duplicate_content``: the same normalized text (its hash);
+4. ``duplicate_near``: the most similar of the articles sharing the most LSH bands, if its
+   similarity reaches the threshold (the first of equals wins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from storage.records import ArticleRecord, NearProbe, SaveOutcome
+
+# Near-duplicate candidates compared exactly per article: those sharing the most bands.
+NEAR_CANDIDATES = 10
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one record: store it (``new``), or record it as a copy of a stored
+    article (``article_id``) or of an earlier new record of the same batch (``copy_of``)."""
+
+    outcome: SaveOutcome
+    article_id: int | None = None
+    copy_of: int | None = None  # index into the batch
+    similarity: float | None = None  # near-duplicates only
+
+
+@dataclass
+class StoredCandidates:
+    """The stored rows a batch's records could match, by kind: article ids by address, by
+    (kind, key) identity, by text hash and by near-duplicate band, plus the texts of the
+    near-duplicate candidates to compare with."""
+
+    urls: dict[str, int] = field(default_factory=dict)
+    keys: dict[tuple[str, str], int] = field(default_factory=dict)
+    hashes: dict[str, int] = field(default_factory=dict)
+    bands: dict[int, list[int]] = field(default_factory=dict)
+    texts: dict[int, str] = field(default_factory=dict)
+
+    def exact(self, record: ArticleRecord) -> tuple[SaveOutcome, int] | None:
+        """The first exact match of ``record``: by address, then GUID, then URL id, then hash."""
+        for url in record.addresses():
+            if url in self.urls:
+                return "duplicate_url", self.urls[url]
+        for kind, key in record.identity_keys():
+            if (kind, key) in self.keys:
+                return _KEY_OUTCOMES[kind], self.keys[kind, key]
+        if record.content_hash in self.hashes:
+            return "duplicate_content", self.hashes[record.content_hash]
+        return None
+
+    def near_candidates(self, bands: Iterable[int]) -> list[int]:
+        """Ids sharing a band with ``bands``: most shared bands first, then lowest id; at most
+        :data:`NEAR_CANDIDATES`."""
+        shared: dict[int, int] = {}
+        for band in set(bands):
+            for article_id in self.bands.get(band, ()):
+                shared[article_id] = shared.get(article_id, 0) + 1
+        return sorted(shared, key=lambda a: (-shared[a], a))[:NEAR_CANDIDATES]
+
+
+def decide(
+    records: Sequence[ArticleRecord], stored: StoredCandidates, near_threshold: float | None
+) -> list[Decision]:
+    """Decide each record in order, against ``stored`` and the batch's own earlier new records.
+
+    ``near_threshold`` None: no near-duplicate detection. ``stored.texts`` must hold the texts
+    of the stored near candidates of each record that has no exact stored match.
+    """
+    known = _Known(stored)
+    decisions: list[Decision] = []
+    for index, record in enumerate(records):
+        match = known.exact(record)
+        if match is None and near_threshold is not None and record.near is not None:
+            match = known.near(record.near, near_threshold)
+        if match is None:
+            known.add_new(index, record)
+            decisions.append(Decision("new"))
+            continue
+        outcome, target, similarity = match
+        known.add_addresses(target, record)
+        if target >= _BATCH:
+            decisions.append(Decision(outcome, copy_of=target - _BATCH, similarity=similarity))
+        else:
+            decisions.append(Decision(outcome, article_id=target, similarity=similarity))
+    return decisions
+
+
+def most_similar(
+    near: NearProbe, candidates: Iterable[tuple[int, str | None]], threshold: float
+) -> tuple[int, float] | None:
+    """Of (article id, text) candidates, the most similar to ``near`` and its similarity, if
+    it reaches ``threshold``; the first of equals wins."""
+    best: tuple[int, float] | None = None
+    for article_id, text in candidates:
+        similarity = near.similarity(text or "")
+        if similarity >= threshold and (best is None or similarity > best[1]):
+            best = (article_id, round(similarity, 4))
+    return best
+
+
+# A batch's new records are referred to as _BATCH + their index: above any real id, in batch
+# order, so that "lowest id first" among near candidates ranks stored articles first.
+_BATCH = 1 << 62
+_KEY_OUTCOMES: dict[str, SaveOutcome] = {"guid": "duplicate_guid", "url_id": "duplicate_url_id"}
+_Match = tuple[SaveOutcome, int, float | None]  # outcome, target id, similarity
+
+
+class _Known:
+    """The stored candidates plus the batch's new records, as they are decided."""
+
+    def __init__(self, stored: StoredCandidates) -> None:
+        self.stored = stored
+        self.index = StoredCandidates(
+            dict(stored.urls),
+            dict(stored.keys),
+            dict(stored.hashes),
+            {band: list(ids) for band, ids in stored.bands.items()},
+            dict(stored.texts),
+        )
+
+    def exact(self, record: ArticleRecord) -> _Match | None:
+        match = self.index.exact(record)
+        return (match[0], match[1], None) if match else None
+
+    def near(self, near: NearProbe, threshold: float) -> _Match | None:
+        candidates = self.index.near_candidates(near.bands)
+        found = most_similar(near, ((a, self.index.texts.get(a)) for a in candidates), threshold)
+        return ("duplicate_near", *found) if found else None
+
+    def add_new(self, index: int, record: ArticleRecord) -> None:
+        """A new article of the batch: later records may be copies of it."""
+        ref = _BATCH + index
+        self.add_addresses(ref, record)
+        for key in record.identity_keys():
+            self.index.keys.setdefault(key, ref)
+        self.index.hashes.setdefault(record.content_hash, ref)
+        self.index.texts[ref] = record.text
+        if record.near is not None:
+            for band in set(record.near.bands):
+                self.index.bands.setdefault(band, []).append(ref)
+
+    def add_addresses(self, target: int, record: ArticleRecord) -> None:
+        for url in record.addresses():
+            self.index.urls.setdefault(url, target)  # the first claim of an address wins
