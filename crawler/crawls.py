@@ -10,83 +10,54 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import signal
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
 
 from scrapy.crawler import AsyncCrawlerRunner
-from scrapy.settings import Settings
-from scrapy.utils.reactor import install_reactor
 
-from crawler import settings as default_settings
 from crawler.config import Config, SourceConfig
-from crawler.downloader import PerHostLimitedDownloader
-from crawler.source_run import CrawlOptions, ProgressCallback, SourceResult, StoppedAtOnce
+from crawler.reactor import run_in_reactor
+from crawler.services import Services
+from crawler.settings import scrapy_settings
+from crawler.source_run import CrawlOptions, ProgressCallback, SourceResult
 from crawler.spiders.page import FetchedPage, PageSpider
-from crawler.spiders.source import FeedSpider
-from crawler.workers import Pool
+from crawler.spiders.source import SourceSpider
+from crawler.upstream.downloader import PerHostLimitedDownloader
+from crawler.upstream.engine import engine_of
 from storage.db import Database
 from storage.records import RunCounters
 from storage.runs import mark_abandoned_runs
 from storage.sources import backoff_until
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
-
-
-def fetch_settings(config: Config) -> dict[str, Any]:
-    """Scrapy settings that the config file's ``[fetch]`` table controls."""
-    fetch = config.fetch
-    return {
-        "USER_AGENT": fetch.user_agent,
-        "ROBOTSTXT_OBEY": fetch.obey_robots,
-        "DOWNLOAD_TIMEOUT": fetch.timeout,
-        "DOWNLOAD_MAXSIZE": fetch.max_page_bytes,
-        "CONCURRENT_REQUESTS_PER_DOMAIN": fetch.concurrency_per_host,
-        "RETRY_TIMES": fetch.retries,
-        "AUTOTHROTTLE_ENABLED": fetch.autothrottle,
-        "NEWSRELAY_ALLOW_PRIVATE_NETWORKS": fetch.allow_private_networks,
-        "NEWSRELAY_NEAR_THRESHOLD": (
-            config.dedup.near_threshold if config.dedup.near_duplicates else None
-        ),
-    }
-
-
-def scrapy_settings(config: Config, overrides: dict[str, Any] | None = None) -> Settings:
-    settings = Settings()
-    settings.setmodule(default_settings, priority="project")
-    settings.setdict(fetch_settings(config), priority="cmdline")
-    settings.setdict({"NEWSRELAY_CONFIGURED": True, **(overrides or {})}, priority="cmdline")
-    return settings
 
 
 @dataclass
 class Crawls:
-    """What crawls in one process share: the Scrapy runner, the database, the worker pool."""
+    """The crawls of one config in one process: its Scrapy runner and its limit, with the
+    process's shared :class:`~crawler.services.Services` (database, worker pool)."""
 
     config: Config
-    db: Database
+    services: Services
     runner: AsyncCrawlerRunner
-    pool: Pool
     # At most ``fetch.parallel_sources`` crawls at once, across every caller (the daemon's
     # jobs each crawl one source).
     limit: asyncio.Semaphore
     stopping: bool = False  # set by stop_crawls: sources not yet started are skipped
 
     @classmethod
-    def create(cls, config: Config, db: Database, pool: Pool | None = None) -> Crawls:
+    def create(cls, config: Config, services: Services) -> Crawls:
         return cls(
             config,
-            db,
+            services,
             AsyncCrawlerRunner(scrapy_settings(config)),
-            pool or Pool(config.fetch.extract_processes),
             asyncio.Semaphore(config.fetch.parallel_sources),
         )
 
-    def close(self) -> None:
-        self.pool.shutdown()
+    @property
+    def db(self) -> Database:
+        return self.services.db
 
 
 async def crawl_sources(
@@ -105,7 +76,7 @@ async def crawl_sources(
     async def one(source: SourceConfig) -> SourceResult:
         async with crawls.limit:
             if crawls.stopping:  # a stop came while this source waited for a slot
-                return SourceResult(source.name, None, "skipped", RunCounters(), [], 0.0)
+                return SourceResult.skipped(source.name)
             return await crawl_source(crawls, source, options, on_progress)
 
     return list(await asyncio.gather(*(one(source) for source in sources)))
@@ -123,16 +94,15 @@ async def crawl_source(
         backing_off = _backing_off_until(crawls.db, source)
         if backing_off is not None:
             logger.debug("source backing off: source=%s until=%s", source.name, backing_off)
-            return SourceResult(source.name, None, "skipped", RunCounters(), [], 0.0)
-    crawler = crawls.runner.create_crawler(FeedSpider)
+            return SourceResult.skipped(source.name)
+    crawler = crawls.runner.create_crawler(SourceSpider)
     crash: str | None = None
     try:
         await crawls.runner.crawl(
             crawler,
             source=source.name,
             config=crawls.config,
-            db=crawls.db,
-            pool=crawls.pool,
+            services=crawls.services,
             options=options,
             on_progress=on_progress,
         )
@@ -140,7 +110,7 @@ async def crawl_source(
         crash = f"{type(exc).__name__}: {exc}"
         logger.exception("crawl crashed: source=%s", source.name)
     spider = crawler.spider
-    result = spider.context.result if isinstance(spider, FeedSpider) else None
+    result = spider.run.result if isinstance(spider, SourceSpider) else None
     if result is None or crash:
         errors = ([f"crawl crashed: {crash}"] if crash else []) + (result.errors if result else [])
         result = SourceResult(
@@ -187,27 +157,7 @@ def _backing_off_until(db: Database, source: SourceConfig) -> datetime | None:
 
 
 def _log_summary(result: SourceResult) -> None:
-    c = result.counters
-    fields = {
-        "source": result.source,
-        "run_id": result.run_id,
-        "status": result.status,
-        "new": c.new,
-        "duplicates": result.duplicates,
-        "duplicates_url": c.duplicates_url,
-        "duplicates_guid": c.duplicates_guid,
-        "duplicates_url_id": c.duplicates_url_id,
-        "duplicates_content": c.duplicates_content,
-        "duplicates_near": c.duplicates_near,
-        "known": c.known_skipped,
-        "errors": result.failed,
-        "feeds_fetched": c.feeds_fetched,
-        "feeds_not_modified": c.feeds_not_modified,
-        "feeds_not_due": c.feeds_not_due,
-        "pages_fetched": c.pages_fetched,
-        "pages_thin": c.pages_thin,
-        "duration_s": result.duration_s,
-    }
+    fields = result.summary()
     level = logging.INFO if result.status == "ok" else logging.WARNING
     message = "crawl finished" if result.status == "ok" else f"crawl {result.status}"
     if result.status != "ok" and result.errors:
@@ -223,23 +173,21 @@ CRAWL_GC_THRESHOLDS = (50_000, 20, 10)
 
 def run_crawls(
     config: Config,
-    db: Database,
+    services: Services,
     sources: Sequence[SourceConfig],
     *,
     options: CrawlOptions | None = None,
     on_progress: ProgressCallback | None = None,
-    pool: Pool | None = None,
 ) -> list[SourceResult]:
     """Blocking: run the reactor until every source's crawl has ended.
 
     The first SIGINT/SIGTERM closes the crawls gracefully (their runs are recorded as
-    interrupted); a second one stops at once. A ``pool`` passed in stays the caller's to
-    shut down.
+    interrupted); a second one stops at once.
     """
-    closed = mark_abandoned_runs(db)
+    closed = mark_abandoned_runs(services.db)
     if closed:
         logger.warning("closed %d runs left open by a process that died", closed)
-    crawls = Crawls.create(config, db, pool)
+    crawls = Crawls.create(config, services)
     # What exists now (modules, config, settings) lives as long as the crawl: out of the
     # garbage collector's sight, full collections no longer walk it (0.55 -> 0.17 s of CPU
     # in a 1,200-page crawl), and the forked workers do not copy its pages by touching it.
@@ -247,14 +195,11 @@ def run_crawls(
     thresholds = gc.get_threshold()
     gc.set_threshold(*CRAWL_GC_THRESHOLDS)
     try:
-        crawls.pool.start_now()  # before the reactor runs: see Pool.start_now
         return run_in_reactor(
             crawl_sources(crawls, sources, options=options, on_progress=on_progress),
             on_first_signal=lambda: stop_crawls(crawls),
         )
     finally:
-        if pool is None:
-            crawls.close()
         gc.set_threshold(*thresholds)
         gc.unfreeze()
 
@@ -271,7 +216,7 @@ async def stop_crawls(crawls: Crawls) -> None:
     stopping = asyncio.ensure_future(runner.stop())
     await asyncio.sleep(0)  # the engines start closing first, so they take no new requests
     for crawler in list(runner.crawlers):
-        downloader = getattr(crawler._engine, "downloader", None)
+        downloader = getattr(engine_of(crawler), "downloader", None)
         if isinstance(downloader, PerHostLimitedDownloader):
             downloader.cancel_downloads()
     await stopping
@@ -279,10 +224,9 @@ async def stop_crawls(crawls: Crawls) -> None:
     # `crawling` cleared; its engine then starts anyway and, when the spider is done, its
     # close callback sees `crawling` false and stops nothing: the crawl never ends (seen as
     # a SIGTERM taking the whole stop_timeout in 4 of 29 stops). Stop such engines here.
-    # `_engine` is private (`engine` raises before it is set): re-check on a Scrapy upgrade.
     while runner.crawlers:
         for crawler in list(runner.crawlers):
-            engine = crawler._engine
+            engine = engine_of(crawler)
             if engine is not None and engine.running and not crawler.crawling:
                 await engine.stop_async()
         await asyncio.sleep(0.05)
@@ -300,54 +244,3 @@ def fetch_page(config: Config, url: str) -> FetchedPage:
         return fetched[0]
 
     return run_in_reactor(main(), on_first_signal=runner.stop)
-
-
-def run_in_reactor(work: Coroutine[Any, Any, T], on_first_signal: Callable[[], Any]) -> T:
-    """Run ``work`` on the asyncio reactor until it completes, and return its result.
-
-    The first SIGINT/SIGTERM calls ``on_first_signal`` (close gracefully); a second one stops
-    the reactor at once.
-    """
-    install_reactor(default_settings.TWISTED_REACTOR)
-    from twisted.internet import reactor as installed_reactor
-    from twisted.internet.defer import Deferred
-    from twisted.python.failure import Failure
-
-    reactor: Any = installed_reactor
-    outcome: dict[str, Any] = {}
-
-    async def main() -> None:
-        outcome["result"] = await work
-
-    def finish(result: object) -> None:
-        outcome["final"] = result
-        reactor.stop()
-
-    def start() -> None:
-        Deferred.fromFuture(asyncio.ensure_future(main())).addBoth(finish)
-
-    stops = 0
-
-    def on_signal(signum: int, _frame: object) -> None:
-        nonlocal stops
-        stops += 1
-        if stops == 1:
-            logger.warning("%s received: closing crawls", signal.Signals(signum).name)
-            reactor.callFromThread(lambda: asyncio.ensure_future(on_first_signal()))
-        else:
-            reactor.callFromThread(reactor.stop)
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        reactor.callWhenRunning(start)
-        reactor.run(installSignalHandlers=False)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    final = outcome.get("final")
-    if isinstance(final, Failure):
-        final.raiseException()
-    if "result" not in outcome:
-        raise StoppedAtOnce("stopped at once by a second signal")
-    result: T = outcome["result"]
-    return result

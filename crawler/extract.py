@@ -24,21 +24,21 @@ from lxml import html as lxml_html
 from lxml.cssselect import CSSSelector
 from lxml.html import HtmlElement
 from trafilatura import bare_extraction
-from trafilatura.htmlprocessing import convert_to_html
-from trafilatura.metadata import (
+
+from crawler.config import ExtractRules
+from crawler.dates import parse_iso_datetime
+from crawler.extracted import Extracted
+from crawler.upstream.trafilatura_parts import (
+    Document,
+    convert_to_html,
     examine_meta,
     extract_author,
     extract_meta_json,
     extract_title,
     extract_url,
+    load_html,
+    xmltotxt,
 )
-from trafilatura.settings import Document
-from trafilatura.utils import load_html
-from trafilatura.xml import xmltotxt
-
-from crawler.config import ExtractRules
-from crawler.dates import parse_iso_datetime
-from crawler.extracted import Extracted
 from storage.html_policy import clean_html
 
 logger = logging.getLogger(__name__)

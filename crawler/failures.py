@@ -26,7 +26,7 @@ from twisted.internet.error import (
     TimeoutError as TwistedTimeoutError,
 )
 from twisted.python.failure import Failure
-from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
+from twisted.web.client import ResponseFailed, ResponseNeverReceived
 
 # Scrapy 2.19's download handlers wrap Twisted's errors in its own (CannotResolveHostError for
 # DNSLookupError, ...); both spellings are listed, whichever a handler raises.

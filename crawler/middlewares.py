@@ -11,7 +11,7 @@ from typing import Self
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware
-from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_request
 from scrapy.exceptions import CannotResolveHostError
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
@@ -125,7 +125,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
                 if asked > self.max_wait:
                     return response
                 delay = max(delay, asked)
-        retry = self._retry(request, response_status_message(response.status))
+        retry = self._retry_request(request, response_status_message(response.status))
         if retry is None:
             return response
         await asyncio.sleep(delay)
@@ -136,10 +136,23 @@ class BackoffRetryMiddleware(RetryMiddleware):
     ) -> Request | Response | None:
         if not isinstance(exception, self.exceptions_to_retry) or request.meta.get("dont_retry"):
             return None
-        retry = self._retry(request, exception)
+        retry = self._retry_request(request, exception)
         if retry is not None:
             await asyncio.sleep(self._backoff(request))
         return retry
+
+    def _retry_request(self, request: Request, reason: str | Exception) -> Request | None:
+        """The next attempt of ``request``, or None when its retries are used up: what
+        Scrapy's own RetryMiddleware does, through its public ``get_retry_request``."""
+        assert self.crawler.spider is not None
+        return get_retry_request(
+            request,
+            spider=self.crawler.spider,
+            reason=reason,
+            max_retry_times=request.meta.get("max_retry_times", self.max_retry_times),
+            priority_adjust=request.meta.get("priority_adjust", self.priority_adjust),
+            give_up_log_level=request.meta.get("give_up_log_level", self.give_up_log_level),
+        )
 
     def _backoff(self, request: Request) -> float:
         attempt = request.meta.get("retry_times", 0)

@@ -9,7 +9,7 @@ from typing import Self
 
 from scrapy.crawler import Crawler
 
-from crawler.source_run import CrawlContext
+from crawler.source_run import SourceRun
 from storage.articles import save_articles
 from storage.db import StorageError
 from storage.records import ArticleRecord
@@ -42,8 +42,8 @@ class StoragePipeline:
         return cls(crawler)
 
     @property
-    def _context(self) -> CrawlContext:
-        return self.crawler.spider.context  # type: ignore[union-attr,no-any-return]
+    def _run(self) -> SourceRun:
+        return self.crawler.spider.run  # type: ignore[union-attr,no-any-return]
 
     def process_item(self, item: ArticleRecord) -> ArticleRecord:
         self._batch.append(item)
@@ -62,18 +62,18 @@ class StoragePipeline:
         self._last_flush = time.monotonic()
         if not batch:
             return
-        context = self._context
+        run = self._run
         try:
-            results = save_articles(context.db, batch, near_threshold=self.near_threshold)
+            results = save_articles(run.db, batch, near_threshold=self.near_threshold)
         except StorageError as exc:
             # Disk full, database gone: every later write would fail too. What is stored
             # stays stored; stop this crawl and say why.
-            context.fail(f"storage: {exc}")
-            logger.error("storage failed: source=%s reason=%s", context.source.name, exc)
+            run.fail(f"storage: {exc}")
+            logger.error("storage failed: source=%s reason=%s", run.source.name, exc)
             self._stop_crawl()
             return
         for result in results:
-            context.count_saved(result.outcome)
+            run.count_saved(result.outcome)
 
     def _stop_crawl(self) -> None:
         # Not awaited here: closing waits for in-flight items, this one included.

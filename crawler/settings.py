@@ -1,10 +1,21 @@
 """Scrapy settings for polite, bounded crawling inside a long-lived process.
 
-``newsrelay`` and ``scrapy crawl feeds`` both start from this module; the ``[fetch]`` table of
-the config file then overrides what it names (see ``crawler.crawls.fetch_settings``).
+``newsrelay`` and ``scrapy crawl source`` both start from this module; the ``[fetch]`` table of
+the config file then overrides what it names (:func:`fetch_settings`). Scrapy reads only the
+upper-case names of a settings module, so the two functions below are invisible to it.
 """
 
+from __future__ import annotations
+
+import sys
+import typing
+from typing import Any
+
+from scrapy.settings import Settings
 from scrapy.settings import default_settings as _scrapy
+
+if typing.TYPE_CHECKING:  # (an upper-case name here would become a Scrapy setting)
+    from crawler.config import Config
 
 BOT_NAME = "newsrelay"
 SPIDER_MODULES = ["crawler.spiders"]
@@ -102,11 +113,38 @@ ITEM_PIPELINES = {
 }
 
 LOG_LEVEL = "WARNING"
-# Set by crawler.crawls; a plain `scrapy crawl` loads the newsrelay config itself.
+# Set by scrapy_settings(); a plain `scrapy crawl` loads the newsrelay config itself.
 NEWSRELAY_CONFIGURED = False
 NEWSRELAY_CONFIG = None
 NEWSRELAY_ALLOW_PRIVATE_NETWORKS = False
 NEWSRELAY_NEAR_THRESHOLD = 0.7  # None turns near-duplicate detection off
 
 # Scrapy 2.19's own downloader ignores CONCURRENT_REQUESTS_PER_DOMAIN under asyncio.
-DOWNLOADER = "crawler.downloader.PerHostLimitedDownloader"
+DOWNLOADER = "crawler.upstream.downloader.PerHostLimitedDownloader"
+
+
+def fetch_settings(config: Config) -> dict[str, Any]:
+    """Scrapy settings that the config file's ``[fetch]`` table controls."""
+    fetch = config.fetch
+    return {
+        "USER_AGENT": fetch.user_agent,
+        "ROBOTSTXT_OBEY": fetch.obey_robots,
+        "DOWNLOAD_TIMEOUT": fetch.timeout,
+        "DOWNLOAD_MAXSIZE": fetch.max_page_bytes,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": fetch.concurrency_per_host,
+        "RETRY_TIMES": fetch.retries,
+        "AUTOTHROTTLE_ENABLED": fetch.autothrottle,
+        "NEWSRELAY_ALLOW_PRIVATE_NETWORKS": fetch.allow_private_networks,
+        "NEWSRELAY_NEAR_THRESHOLD": (
+            config.dedup.near_threshold if config.dedup.near_duplicates else None
+        ),
+    }
+
+
+def scrapy_settings(config: Config, overrides: dict[str, Any] | None = None) -> Settings:
+    """This module's settings with the config's ``[fetch]`` table applied."""
+    settings = Settings()
+    settings.setmodule(sys.modules[__name__], priority="project")
+    settings.setdict(fetch_settings(config), priority="cmdline")
+    settings.setdict({"NEWSRELAY_CONFIGURED": True, **(overrides or {})}, priority="cmdline")
+    return settings

@@ -1,5 +1,8 @@
-"""The state of one crawl of one source, shared by its spider and pipeline, and what its end
-means for the source: the run's record, and exponential backoff while the source keeps failing.
+"""One run of one source: its counters and failures while it crawls, and what its end means:
+the run's record, and exponential backoff while the source keeps failing.
+
+Every failure of a run (a feed, sitemap or listing page, an article page, an unusable entry)
+goes through :meth:`SourceRun.failed`: counted, logged once, kept for the summary, recorded.
 """
 
 from __future__ import annotations
@@ -10,12 +13,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 from crawler.config import SourceConfig
 from storage.db import Database, StorageError
 from storage.records import RunCounters, SaveOutcome, SourceHealth, SourceIds
 from storage.runs import finish_run, start_run
-from storage.sources import forget_validators, set_source_health, source_health
+from storage.sources import (
+    forget_validators,
+    record_feed_fetch,
+    set_source_health,
+    source_health,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +36,10 @@ BACKOFF_BASE = timedelta(minutes=5)  # for sources without an interval (cron, ma
 # story fetch it once. (Across processes the database's unique constraints still decide.)
 _IN_FLIGHT: set[str] = set()
 
-
-class StoppedAtOnce(Exception):
-    """A second SIGINT/SIGTERM stopped the reactor before the work had finished."""
+# What failed: a start point (a feed, sitemap or listing page), an article page, or an entry
+# whose link cannot be fetched at all.
+FailureKind = Literal["feed", "sitemap", "listing", "page", "entry"]
+START_POINTS = ("feed", "sitemap", "listing")
 
 
 @dataclass(frozen=True)
@@ -57,13 +67,41 @@ class SourceResult:
     def failed(self) -> int:
         return self.counters.feeds_failed + self.counters.pages_failed
 
+    @classmethod
+    def skipped(cls, source: str) -> SourceResult:
+        return cls(source, None, "skipped", RunCounters(), [], 0.0)
+
+    def summary(self) -> dict[str, Any]:
+        """The run's figures under stable keys: its summary log record, ``crawl --json``."""
+        c = self.counters
+        return {
+            "source": self.source,
+            "run_id": self.run_id,
+            "status": self.status,
+            "new": c.new,
+            "duplicates": self.duplicates,
+            "duplicates_url": c.duplicates_url,
+            "duplicates_guid": c.duplicates_guid,
+            "duplicates_url_id": c.duplicates_url_id,
+            "duplicates_content": c.duplicates_content,
+            "duplicates_near": c.duplicates_near,
+            "known": c.known_skipped,
+            "errors": self.failed,
+            "feeds_fetched": c.feeds_fetched,
+            "feeds_not_modified": c.feeds_not_modified,
+            "feeds_not_due": c.feeds_not_due,
+            "pages_fetched": c.pages_fetched,
+            "pages_thin": c.pages_thin,
+            "duration_s": self.duration_s,
+        }
+
 
 ProgressCallback = Callable[[str, RunCounters], None]
 
 
 @dataclass
-class CrawlContext:
-    """Opened when the spider starts, closed once when it finishes."""
+class SourceRun:
+    """Opened when the source's spider starts, closed once when it finishes."""
 
     source: SourceConfig
     db: Database
@@ -93,6 +131,37 @@ class CrawlContext:
         self.claimed.add(url)
         return True
 
+    def failed(
+        self,
+        kind: FailureKind,
+        url: str,
+        reason: str,
+        *,
+        feed_id: int | None = None,
+        retry_feed: bool = False,
+        status: int | None = None,
+        next_poll: datetime | None = None,
+    ) -> None:
+        """One failure: counted, logged once, kept for the summary and recorded.
+
+        A failed start point fails the run; a failed page does not. A failed feed's
+        ``status`` and ``next_poll`` bound are recorded with it. ``retry_feed``: the page may
+        succeed later, so ``feed_id``'s next poll must read the feed in full.
+        """
+        if kind in START_POINTS:
+            self.counters.feeds_failed += 1
+        else:
+            self.counters.pages_failed += 1
+        self.error(f"{kind} {url}: {reason}")
+        if kind == "feed" and feed_id is not None:
+            record_feed_fetch(
+                self.db, feed_id, status=status, error=reason, next_poll_after=next_poll
+            )
+        if retry_feed and feed_id is not None:
+            self.revisit_feeds.add(feed_id)
+        logger.warning("%s failed: source=%s url=%s reason=%s", kind, self.source.name, url, reason)
+        self.progress()
+
     def error(self, message: str) -> None:
         """Keep a reason for the summary (the first few; the log has them all)."""
         if len(self.errors) < MAX_ERRORS_KEPT:
@@ -116,12 +185,7 @@ class CrawlContext:
         if self.result is not None:
             return self.result
         _IN_FLIGHT.difference_update(self.claimed)
-        if reason == "shutdown":
-            status = "interrupted"
-        elif self.fatal or self.counters.feeds_failed or reason != "finished":
-            status = "failed"
-        else:
-            status = "ok"
+        status = self._status(reason)
         if reason not in ("finished", "shutdown") and not self.fatal:
             self.error(f"crawl closed early: {reason}")
         if reason != "finished" or self.fatal:
@@ -143,6 +207,13 @@ class CrawlContext:
             duration_s=round(time.monotonic() - self.started, 3),
         )
         return self.result
+
+    def _status(self, reason: str) -> str:
+        if reason == "shutdown":
+            return "interrupted"
+        if self.fatal or self.counters.feeds_failed or reason != "finished":
+            return "failed"
+        return "ok"
 
     def _record(self, status: str) -> None:
         if self.run_id is None or self.ids is None:

@@ -7,39 +7,32 @@ stderr, never a traceback).
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from crawler.config import (
     Config,
     ConfigError,
-    SourceConfig,
     load_config,
     parse_interval,
     resolve_config_path,
 )
-from crawler.source_run import CrawlOptions, SourceResult, StoppedAtOnce
-from crawler.workers import Pool
-from scheduler import __version__
+from crawler.reactor import StoppedAtOnce
+from crawler.services import open_services
+from crawler.source_run import CrawlOptions
+from scheduler import __version__, views
 from scheduler.logs import LEVELS, setup_logging
 from storage.daemon_state import daemon_state, is_alive
 from storage.db import Database, StorageError, open_database
-from storage.export import FORMATS, RENDERERS, file_name, write_stream
+from storage.export import FORMATS, write_export
 from storage.publishing import iter_articles, publishing
-from storage.records import DaemonRecord, RunCounters, Selection, SourceStatus, StoredArticle
+from storage.records import Selection, StoredArticle
 from storage.sources import source_statuses, unvalidated_feeds
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -134,10 +127,16 @@ def cli(
     help="Skip sources backing off after failures and feeds that asked not to be polled yet "
     "(TTL, Cache-Control max-age, Retry-After), as the daemon does.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
 @user_errors
 def crawl(
-    state: State, names: tuple[str, ...], all_sources: bool, refetch: bool, due_only: bool
+    state: State,
+    names: tuple[str, ...],
+    all_sources: bool,
+    refetch: bool,
+    due_only: bool,
+    as_json: bool,
 ) -> None:
     """Crawl the named sources (or --all) now, in the foreground."""
     if bool(names) == all_sources:
@@ -147,83 +146,27 @@ def crawl(
     if not sources:
         raise click.UsageError("the config has no sources")
     db = state.database()
-    pool = Pool(config.fetch.extract_processes)
-    try:
-        # The extraction workers' zygote, forked before Scrapy is imported or any thread is
-        # started (see crawler.workers.Pool). When this crawl will surely have feeds to
-        # parse, it imports the extraction stack now, on the other core, while Scrapy is
-        # imported here; otherwise only once a feed brings something.
-        pool.start_now()
+    # The services (and the extraction workers' zygote) come first, before Scrapy is
+    # imported or any thread is started (see crawler.services). When this crawl will surely
+    # have feeds to parse, the zygote imports the extraction stack now, on the other core,
+    # while Scrapy is imported here; otherwise only once a feed brings something.
+    with open_services(config, db) as services:
         certain = refetch or any(s.sitemaps or s.listings for s in sources)
         if certain or unvalidated_feeds(db, [(s.name, s.feeds) for s in sources]):
-            pool.warm()
+            services.pool.warm()
         from crawler.crawls import run_crawls
 
-        with _progress(sources) as on_progress:
+        with views.crawl_progress([s.name for s in sources]) as on_progress:
             results = run_crawls(
                 config,
-                db,
+                services,
                 sources,
                 options=CrawlOptions(refetch=refetch, due_only=due_only),
                 on_progress=on_progress,
-                pool=pool,
             )
-    finally:
-        pool.shutdown()
-        db.dispose()
-    _print_summary(results)
+    db.dispose()
+    views.crawl_summary(results, as_json)
     sys.exit(0 if all(r.status in ("ok", "skipped") for r in results) else 1)
-
-
-@contextmanager
-def _progress(
-    sources: list[SourceConfig],
-) -> Iterator[Callable[[str, RunCounters], None] | None]:
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        yield None
-        return
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        tasks = {s.name: progress.add_task(f"{s.name}: waiting", total=None) for s in sources}
-
-        def update(name: str, c: RunCounters) -> None:
-            description = (
-                f"{name}: {c.pages_fetched} pages, {c.new} new, "
-                f"{c.duplicates} duplicates, "
-                f"{c.feeds_failed + c.pages_failed} failed"
-            )
-            progress.update(tasks[name], description=description)
-
-        yield update
-
-
-def _print_summary(results: list[SourceResult]) -> None:
-    table = Table(title="crawl summary")
-    columns = (
-        "source", "status", "new", "duplicates", "already stored", "feeds unchanged", "failed",
-        "seconds",
-    )  # fmt: skip
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("source", "status") else "right")
-    table.add_column("why", overflow="fold")
-    for r in results:
-        table.add_row(
-            r.source,
-            r.status,
-            str(r.counters.new),
-            str(r.duplicates),
-            str(r.counters.known_skipped),
-            str(r.counters.feeds_not_modified),
-            str(r.failed),
-            f"{r.duration_s:.1f}",
-            # Reasons are plain text from the web: "[fetch]" in one is not console markup.
-            escape(
-                "; ".join(r.errors[:3])
-                + (f" (+{len(r.errors) - 3} more)" if len(r.errors) > 3 else "")
-            ),
-        )
-    Console(width=max(120, Console().width)).print(table)
 
 
 # -- the daemon -----------------------------------------------------------------------------
@@ -243,7 +186,8 @@ def run(state: State, once: bool) -> None:
     from scheduler.service import Daemon
 
     try:
-        code = Daemon(config, db).run(once=once)
+        with open_services(config, db) as services:
+            code = Daemon(config, services).run(once=once)
     finally:
         db.dispose()
     sys.exit(code)
@@ -263,33 +207,7 @@ def status(state: State, as_json: bool) -> None:
     finally:
         db.dispose()
     alive = is_alive(daemon, config.daemon.heartbeat_delta)
-    names = [s.name for s in config.sources]
-    names += sorted(statuses.keys() - set(names))  # stored sources no longer configured
-    configured = {s.name for s in config.sources}
-    rows = [_status_row(name, statuses.get(name), alive, name in configured) for name in names]
-    if as_json:
-        click.echo(json.dumps({"daemon": _daemon_json(daemon, alive), "sources": rows}, indent=2))
-        return
-    console = Console(width=max(120, Console().width))
-    console.print(escape(_daemon_line(daemon, alive)))
-    table = Table()
-    for column in ("source", "last run", "result"):
-        table.add_column(column, overflow="fold")
-    for column in ("new", "duplicates", "failures"):
-        table.add_column(column, justify="right")
-    table.add_column("next run")
-    for row in rows:
-        run = row["last_run"]
-        table.add_row(
-            row["source"],
-            _ago(run["started_at"]) if run else "never",
-            escape(run["status"] + (f": {run['error']}" if run["error"] else "")) if run else "-",
-            str(run["new"]) if run else "-",
-            str(run["duplicates"]) if run else "-",
-            str(row["consecutive_failures"]),
-            _next_run_text(row, alive),
-        )
-    console.print(table)
+    views.status_view(config, daemon, alive, statuses, as_json)
 
 
 @cli.command()
@@ -307,103 +225,8 @@ def health(state: State) -> None:
         click.echo(f"unhealthy: {exc}")
         sys.exit(1)
     alive = is_alive(daemon, config.daemon.heartbeat_delta)
-    click.echo(("healthy: " if alive else "unhealthy: ") + _daemon_line(daemon, alive))
+    click.echo(("healthy: " if alive else "unhealthy: ") + views.daemon_line(daemon, alive))
     sys.exit(0 if alive else 1)
-
-
-def _daemon_line(daemon: DaemonRecord | None, alive: bool) -> str:
-    if daemon is None:
-        return "no daemon has run on this database"
-    who = f"pid {daemon.pid} on {daemon.host}, version {daemon.version}"
-    if alive:
-        return f"daemon running ({who}), last heartbeat {_ago(daemon.heartbeat_at)}"
-    if daemon.stopped_at is not None:
-        return f"daemon stopped {_ago(daemon.stopped_at)} ({who})"
-    return f"daemon not responding: last heartbeat {_ago(daemon.heartbeat_at)} ({who})"
-
-
-def _daemon_json(daemon: DaemonRecord | None, alive: bool) -> dict[str, Any]:
-    if daemon is None:
-        return {"running": False}
-    return {
-        "running": alive,
-        "pid": daemon.pid,
-        "host": daemon.host,
-        "version": daemon.version,
-        "config": daemon.config_path,
-        "started_at": _iso(daemon.started_at),
-        "heartbeat_at": _iso(daemon.heartbeat_at),
-        "stopped_at": _iso(daemon.stopped_at),
-    }
-
-
-def _status_row(
-    name: str, status: SourceStatus | None, alive: bool, configured: bool
-) -> dict[str, Any]:
-    run = status.last_run if status else None
-    counters = run.counters if run else None
-    last_run = None
-    if run is not None and counters is not None:
-        last_run = {
-            "run_id": run.id,
-            "started_at": _iso(run.started_at),
-            "finished_at": _iso(run.finished_at),
-            "status": run.status,
-            "new": counters.new,
-            "duplicates": counters.duplicates,
-            "errors": counters.feeds_failed + counters.pages_failed,
-            "pages_fetched": counters.pages_fetched,
-            "feeds_not_modified": counters.feeds_not_modified,
-            "error": (run.error or "").split("; ")[0] or None,
-        }
-    return {
-        "source": name,
-        "configured": configured,
-        "last_run": last_run,
-        "consecutive_failures": status.consecutive_failures if status else 0,
-        "backoff_until": _iso(status.backoff_until) if status else None,
-        "next_run": _iso(status.next_run_at) if status and alive and configured else None,
-    }
-
-
-def _next_run_text(row: dict[str, Any], alive: bool) -> str:
-    if not row["configured"]:
-        return "not configured"
-    if not alive:
-        return "daemon not running"
-    when = row["next_run"]
-    backoff = row["backoff_until"]
-    if when is None:
-        return "-"
-    if backoff and _as_datetime(backoff) > _as_datetime(when):
-        return f"{_in(backoff)} (backing off)"
-    return _in(when)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else None
-
-
-def _ago(moment: datetime | str) -> str:
-    seconds = (datetime.now(UTC) - _as_datetime(moment)).total_seconds()
-    return f"{_span(seconds)} ago"
-
-
-def _in(moment: datetime | str) -> str:
-    seconds = (_as_datetime(moment) - datetime.now(UTC)).total_seconds()
-    return f"in {_span(seconds)}" if seconds > 0 else "now"
-
-
-def _as_datetime(moment: datetime | str) -> datetime:
-    return datetime.fromisoformat(moment) if isinstance(moment, str) else moment
-
-
-def _span(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 # -- export ---------------------------------------------------------------------------------
@@ -459,9 +282,9 @@ def export(
     try:
         if mark_published:
             with publishing(db, selection) as articles:
-                count = _write_export(fmt, articles, output, output_dir, config)
+                count = _export(fmt, articles, output, output_dir, config)
         else:
-            count = _write_export(fmt, iter_articles(db, selection), output, output_dir, config)
+            count = _export(fmt, iter_articles(db, selection), output, output_dir, config)
     finally:
         db.dispose()
     click.echo(f"exported {count} articles", err=True)
@@ -483,47 +306,22 @@ def _since(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _write_export(
+def _export(
     fmt: str,
     articles: Iterable[StoredArticle],
     output: Path | None,
     output_dir: Path | None,
     config: Config,
 ) -> int:
-    header = config.export.header
-    if output_dir is not None:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        count = 0
-        for article in articles:
-            with _output(output_dir / file_name(article, fmt)) as out:
-                out.write(RENDERERS[fmt](article, header))
-            count += 1
-        return count
-    with _output(output) as out:
-        return write_stream(
-            fmt,
-            articles,
-            out,
-            header=header,
-            feed_title=config.export.feed_title,
-            feed_id=config.export.feed_id,
-        )
-
-
-@contextmanager
-def _output(path: Path | None) -> Iterator[TextIO]:
-    if path is None:
-        yield sys.stdout
-        return
-    # Write beside the target, then rename: a failed export never leaves half a file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".export-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            yield out
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return write_export(
+        fmt,
+        articles,
+        output=output,
+        output_dir=output_dir,
+        header=config.export.header,
+        feed_title=config.export.feed_title,
+        feed_id=config.export.feed_id,
+    )
 
 
 # -- extract --------------------------------------------------------------------------------
@@ -560,24 +358,7 @@ def extract(
             raise click.BadParameter(f"cannot read {target}: {exc.strerror}") from None
         content_type, url = None, page_url or path.resolve().as_uri()
     page = process_page(body, content_type, url, None, False, rules)
-    e = page.extracted
-    fields = {
-        "url": url,
-        "title": e.title,
-        "published": e.published_at.isoformat() if e.published_at else None,
-        "author": e.author,
-        "language": e.language,
-        "canonical_url": e.canonical_url,
-        "text": page.text,
-    }
-    if as_json:
-        click.echo(json.dumps({**fields, "html": page.html}, ensure_ascii=False, indent=2))
-        return
-    for key, value in fields.items():
-        if key != "text":
-            click.echo(f"{key}: {value if value is not None else '-'}")
-    click.echo("")
-    click.echo(page.text or "(no article text found)")
+    views.extraction_view(url, page, as_json)
     if not page.text:
         sys.exit(1)
 
@@ -589,23 +370,7 @@ def extract(
 @user_errors
 def sources(state: State, as_json: bool) -> None:
     """List the configured sources."""
-    config = state.config
-    if as_json:
-        click.echo(json.dumps([s.model_dump() for s in config.sources], indent=2))
-        return
-    table = Table(title=f"sources in {config.path}")
-    table.add_column("name")
-    table.add_column("schedule")
-    table.add_column("feeds, sitemaps, listings", overflow="fold")
-    for s in config.sources:
-        schedule = f"every {s.interval}" if s.interval else (f"cron {s.cron}" if s.cron else "-")
-        starts = (
-            [f"feed {url}" for url in s.feeds]
-            + [f"sitemap {url}" for url in s.sitemaps]
-            + [f"listing {listing.url}" for listing in s.listings]
-        )
-        table.add_row(s.name, schedule, "\n".join(starts))
-    Console().print(table)
+    views.sources_view(state.config, as_json)
 
 
 @cli.command(name="config")

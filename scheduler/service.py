@@ -37,8 +37,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from crawler.config import Config, ConfigError, SourceConfig, load_config
-from crawler.crawls import Crawls, crawl_sources, run_in_reactor, stop_crawls
-from crawler.source_run import CrawlOptions, SourceResult, StoppedAtOnce
+from crawler.crawls import Crawls, crawl_sources, stop_crawls
+from crawler.reactor import StoppedAtOnce, run_in_reactor
+from crawler.services import Services
+from crawler.source_run import CrawlOptions, SourceResult
 from scheduler import __version__
 from storage.daemon_state import daemon_started, daemon_stopped, heartbeat
 from storage.db import Database, StorageError
@@ -46,7 +48,7 @@ from storage.locks import DaemonLock
 from storage.runs import mark_abandoned_runs
 from storage.sources import ensure_source, last_run_starts, set_next_runs, unschedule_all_but
 
-logger = logging.getLogger("newsrelay.daemon")
+logger = logging.getLogger(__name__)
 
 # A run missed while the daemon was down starts within this long after start-up (spread at
 # random, so that a restart does not start every source in the same second).
@@ -56,10 +58,11 @@ CATCH_UP_SPREAD = timedelta(seconds=5)
 class Daemon:
     """The scheduler and the crawls of one ``newsrelay run`` process."""
 
-    def __init__(self, config: Config, db: Database) -> None:
+    def __init__(self, config: Config, services: Services) -> None:
         self.config = config
-        self.db = db
-        self.crawls = Crawls.create(config, db)
+        self.db = services.db
+        self.services = services
+        self.crawls = Crawls.create(config, services)
         # Every Crawls made by a reload, so that a stop reaches crawls started before it.
         self._generations: list[Crawls] = [self.crawls]
         self.scheduler: AsyncIOScheduler | None = None
@@ -76,10 +79,8 @@ class Daemon:
             closed = mark_abandoned_runs(self.db)
             if closed:
                 logger.warning("closed %d runs left open by a process that died", closed)
-            # Before the reactor and its threads: the workers' zygote is forked from here,
-            # and imports the extraction stack while the daemon starts up.
-            self.crawls.pool.start_now()
-            self.crawls.pool.warm()
+            # The workers' zygote imports the extraction stack while the daemon starts up.
+            self.services.pool.warm()
             return run_in_reactor(self._serve(once), on_first_signal=self.request_stop)
         except StoppedAtOnce:
             # A second signal: no graceful close, but `health` should not wait for the
@@ -87,7 +88,6 @@ class Daemon:
             _record_stop(self.db)
             raise
         finally:
-            self.crawls.close()
             lock.release()
 
     async def request_stop(self) -> None:
@@ -291,7 +291,7 @@ class Daemon:
         for name in removed:
             self.scheduler.remove_job(name)
         self.config = config
-        self.crawls = Crawls.create(config, self.db, pool=self.crawls.pool)
+        self.crawls = Crawls.create(config, self.services)
         self._generations = [c for c in self._generations if c.runner.crawlers] + [self.crawls]
         self._schedule([*added, *rescheduled])
         unschedule_all_but(self.db, new)

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import html as html_lib
 import json
+import os
 import re
-from collections.abc import Iterable, Sequence
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 from xml.sax.saxutils import escape as xml_escape
 
@@ -132,6 +137,48 @@ def write_stream(
         out.write(render(article, header))
         count += 1
     return count
+
+
+def write_export(
+    fmt: str,
+    articles: Iterable[StoredArticle],
+    *,
+    output: Path | None = None,
+    output_dir: Path | None = None,
+    header: Sequence[str] = (),
+    feed_title: str = "newsrelay",
+    feed_id: str = "urn:newsrelay:export",
+) -> int:
+    """Write ``articles`` to stdout, to the file ``output`` or as one file each into
+    ``output_dir`` (stable names); every file appears whole or not at all. How many."""
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        count = 0
+        for article in articles:
+            with _output(output_dir / file_name(article, fmt)) as out:
+                out.write(RENDERERS[fmt](article, header))
+            count += 1
+        return count
+    with _output(output) as out:
+        return write_stream(
+            fmt, articles, out, header=header, feed_title=feed_title, feed_id=feed_id
+        )
+
+
+@contextmanager
+def _output(path: Path | None) -> Iterator[TextIO]:
+    if path is None:
+        yield sys.stdout
+        return
+    # Write beside the target, then rename: a failed export never leaves half a file.
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=".export-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            yield out
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def file_name(article: StoredArticle, fmt: str) -> str:

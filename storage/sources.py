@@ -56,7 +56,8 @@ def unvalidated_feeds(db: Database, sources: Iterable[tuple[str, Sequence[str]]]
     return len(wanted - {(row.name, row.url) for row in validated})
 
 
-_KEEP = object()
+# next_poll_after=KEEP: leave the stored bound as it is.
+KEEP = object()
 
 
 def record_feed_fetch(
@@ -66,7 +67,7 @@ def record_feed_fetch(
     status: int | None,
     error: str | None = None,
     validators: FeedState | None = None,
-    next_poll_after: datetime | object | None = _KEEP,
+    next_poll_after: datetime | object | None = KEEP,
 ) -> None:
     """Remember the outcome of one feed fetch (and its validators after a 200)."""
     values: dict[str, Any] = {
@@ -77,7 +78,7 @@ def record_feed_fetch(
     if validators is not None:
         values["etag"] = validators.etag
         values["last_modified"] = validators.last_modified
-    if next_poll_after is not _KEEP:
+    if next_poll_after is not KEEP:
         values["next_poll_after"] = next_poll_after
     with db.transaction() as session:
         session.execute(update(Feed).where(Feed.id == feed_id).values(**values))

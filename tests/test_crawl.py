@@ -509,7 +509,7 @@ def test_summary_shows_feed_text_verbatim(site: LocalSite, tmp_path: Path) -> No
     row = summary(result.stdout)["wire"]
     assert (row["status"], row["new"], row["failed"]) == ("ok", "1", "1")
     assert row["why"] == (
-        f"{site.url(ODD_LINK_FEED)}: not an http(s) URL: "
+        f"entry {site.url(ODD_LINK_FEED)}: not an http(s) URL: "
         "'ftp://ftp.newsrelay.test/pub/[/reports]/desalination-2026.pdf'"
     )
     with sqlite3.connect(database) as conn:

@@ -93,7 +93,7 @@ def test_a_name_that_resolves_to_loopback_is_refused_when_connecting(
     assert result.returncode == 1
     reason = f"refused localhost: it resolves to non-public address 127.0.0.1 {HINT}"
     assert summary(result.stdout)["local"]["why"] == f"feed {feed}: {reason}"
-    failed = [r for r in json_logs(result.stderr) if r["logger"] == "crawler.spiders.source"]
+    failed = [r for r in json_logs(result.stderr) if r["msg"].startswith("feed failed:")]
     assert [r["msg"] for r in failed] == [f"feed failed: source=local url={feed} reason={reason}"]
     assert site.requests == []  # not the feed, not robots.txt
 

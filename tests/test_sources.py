@@ -477,7 +477,9 @@ def test_listing_pages_are_followed_until_nothing_new(
         "brief": ("ok", "4", "0"),
         "gallery": ("failed", "0", "1"),
     }
-    assert rows["gallery"]["why"] == f"{site.url('/gallery/')}: not an HTML page (image/png)"
+    assert (
+        rows["gallery"]["why"] == f"listing {site.url('/gallery/')}: not an HTML page (image/png)"
+    )
     stored = [s.path for s in latest + brief[:4]]
     listing_pages = ["/latest/", "/latest/page/2/", "/latest/page/3/", "/brief/", "/brief/page/2/"]
     listing_pages.append("/gallery/")

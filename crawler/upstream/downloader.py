@@ -1,10 +1,16 @@
-"""Scrapy's downloader with its per-host concurrency limit actually enforced.
+"""Scrapy's downloader with its per-host concurrency limit enforced, and a way to cancel it.
 
-Scrapy 2.19 under the asyncio reactor starts each queued download as a task, and a request
-enters ``slot.transferring`` only when its task first runs; ``_process_queue`` therefore
-always sees free transfer slots and starts the whole queue at once (8 pages with a limit of
-2 all arrived within 7 ms). Reserving the slot before scheduling restores the limit.
-This copies a private method: re-check it when upgrading Scrapy.
+Copied from Scrapy 2.19.0: ``Downloader._process_queue`` and ``_wait_for_download`` (private).
+``tests/test_upstream.py`` compares the upstream source of both, and of ``_slot_gc`` (whose
+clock, ``time.monotonic``, ``slot.lastseen`` must be written in), with the version copied:
+an upgrade that changes one fails that test until this copy has been checked against it.
+
+Why: Scrapy 2.19 under the asyncio reactor starts each queued download as a task
+(``scrapy.utils.defer._schedule_coro``), and a request enters ``slot.transferring`` only when
+its task first runs; ``_process_queue`` therefore always sees free transfer slots and starts
+the whole queue at once (8 pages with a limit of 2 all arrived within 7 ms). Reserving the slot
+before scheduling restores the limit. Nearest upstream report: scrapy/scrapy#6982 ("one slot
+takes all CONCURRENT_REQUESTS, even with concurrency 1", open).
 
 It can also cancel what it is downloading. Scrapy's graceful close waits for every download
 in flight, which a server that never answers holds for the whole download timeout; a daemon
@@ -28,6 +34,14 @@ from twisted.python.failure import Failure
 
 class CrawlStopping(Exception):
     """A download cancelled because its crawl is closing (SIGTERM): not the site's fault."""
+
+
+# sha256 (first 16 hex digits) of the upstream methods this module depends on, as copied.
+UPSTREAM_SOURCES = {
+    "_process_queue": "872b81a4bbb4cb1a",
+    "_wait_for_download": "35ca6793c8795004",
+    "_slot_gc": "fbed0354e58c8cca",
+}
 
 
 class PerHostLimitedDownloader(Downloader):

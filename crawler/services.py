@@ -1,0 +1,40 @@
+"""What every crawl in one process shares, opened and closed in one place: the database and
+the extraction worker pool.
+
+``newsrelay crawl``, ``newsrelay run`` and a plain ``scrapy crawl source`` all get theirs from
+:func:`open_services`; nothing else creates or shuts down a :class:`~crawler.workers.Pool`.
+Light to import on purpose: the CLI opens the services (and forks the workers' zygote) before
+Scrapy is imported, while the process is small and runs one thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from crawler.config import Config
+from crawler.workers import Pool
+from storage.db import Database, open_database
+
+
+@dataclass(frozen=True)
+class Services:
+    db: Database
+    pool: Pool
+
+
+@contextmanager
+def open_services(config: Config, db: Database | None = None) -> Iterator[Services]:
+    """The database (``db``, else opened from the config and closed at the end) and a worker
+    pool whose zygote starts now; the pool is shut down at the end, whatever happened."""
+    owned = db is None
+    database = open_database(config.database.url) if db is None else db
+    pool = Pool(config.fetch.extract_processes)
+    try:
+        pool.start_now()
+        yield Services(database, pool)
+    finally:
+        pool.shutdown()
+        if owned:
+            database.dispose()

@@ -1,0 +1,261 @@
+"""What the command line shows: one function per view, a table for people or JSON for tools.
+
+The views take plain records (``crawler.source_run.SourceResult``, ``storage.records``) and
+print them; they read nothing themselves. Reasons in tables are text from the web, so they are
+escaped: ``[fetch]`` in one is not console markup.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from crawler.config import Config
+from crawler.extracted import Page
+from crawler.source_run import SourceResult
+from storage.records import DaemonRecord, RunCounters, SourceStatus
+
+
+def _console() -> Console:
+    return Console(width=max(120, Console().width))
+
+
+# -- crawl ----------------------------------------------------------------------------------
+@contextmanager
+def crawl_progress(names: Sequence[str]) -> Iterator[Callable[[str, RunCounters], None] | None]:
+    """A live line per source on a terminal's stderr (nothing when not a terminal)."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        tasks = {name: progress.add_task(f"{name}: waiting", total=None) for name in names}
+
+        def update(name: str, c: RunCounters) -> None:
+            description = (
+                f"{name}: {c.pages_fetched} pages, {c.new} new, {c.duplicates} duplicates, "
+                f"{c.feeds_failed + c.pages_failed} failed"
+            )
+            progress.update(tasks[name], description=description)
+
+        yield update
+
+
+def crawl_summary(results: Sequence[SourceResult], as_json: bool) -> None:
+    """One row per source: what its run stored, skipped and failed, and why."""
+    if as_json:
+        rows = [{**r.summary(), "reasons": r.errors} for r in results]
+        click.echo(json.dumps({"sources": rows}, indent=2, ensure_ascii=False))
+        return
+    table = Table(title="crawl summary")
+    columns = (
+        "source", "status", "new", "duplicates", "already stored", "feeds unchanged", "failed",
+        "seconds",
+    )  # fmt: skip
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("source", "status") else "right")
+    table.add_column("why", overflow="fold")
+    for r in results:
+        more = f" (+{len(r.errors) - 3} more)" if len(r.errors) > 3 else ""
+        table.add_row(
+            r.source,
+            r.status,
+            str(r.counters.new),
+            str(r.duplicates),
+            str(r.counters.known_skipped),
+            str(r.counters.feeds_not_modified),
+            str(r.failed),
+            f"{r.duration_s:.1f}",
+            escape("; ".join(r.errors[:3]) + more),
+        )
+    _console().print(table)
+
+
+# -- status and health ----------------------------------------------------------------------
+def status_view(
+    config: Config,
+    daemon: DaemonRecord | None,
+    alive: bool,
+    statuses: dict[str, SourceStatus],
+    as_json: bool,
+) -> None:
+    """The daemon's line, then per source: its last run, failures and next run."""
+    names = [s.name for s in config.sources]
+    names += sorted(statuses.keys() - set(names))  # stored sources no longer configured
+    configured = {s.name for s in config.sources}
+    rows = [_status_row(name, statuses.get(name), alive, name in configured) for name in names]
+    if as_json:
+        click.echo(json.dumps({"daemon": _daemon_json(daemon, alive), "sources": rows}, indent=2))
+        return
+    console = _console()
+    console.print(escape(daemon_line(daemon, alive)))
+    table = Table()
+    for column in ("source", "last run", "result"):
+        table.add_column(column, overflow="fold")
+    for column in ("new", "duplicates", "failures"):
+        table.add_column(column, justify="right")
+    table.add_column("next run")
+    for row in rows:
+        run = row["last_run"]
+        table.add_row(
+            row["source"],
+            ago(run["started_at"]) if run else "never",
+            escape(run["status"] + (f": {run['error']}" if run["error"] else "")) if run else "-",
+            str(run["new"]) if run else "-",
+            str(run["duplicates"]) if run else "-",
+            str(row["consecutive_failures"]),
+            _next_run_text(row, alive),
+        )
+    console.print(table)
+
+
+def daemon_line(daemon: DaemonRecord | None, alive: bool) -> str:
+    """One line: whether a daemon runs on this database, who, and its last heartbeat."""
+    if daemon is None:
+        return "no daemon has run on this database"
+    who = f"pid {daemon.pid} on {daemon.host}, version {daemon.version}"
+    if alive:
+        return f"daemon running ({who}), last heartbeat {ago(daemon.heartbeat_at)}"
+    if daemon.stopped_at is not None:
+        return f"daemon stopped {ago(daemon.stopped_at)} ({who})"
+    return f"daemon not responding: last heartbeat {ago(daemon.heartbeat_at)} ({who})"
+
+
+def _daemon_json(daemon: DaemonRecord | None, alive: bool) -> dict[str, Any]:
+    if daemon is None:
+        return {"running": False}
+    return {
+        "running": alive,
+        "pid": daemon.pid,
+        "host": daemon.host,
+        "version": daemon.version,
+        "config": daemon.config_path,
+        "started_at": iso(daemon.started_at),
+        "heartbeat_at": iso(daemon.heartbeat_at),
+        "stopped_at": iso(daemon.stopped_at),
+    }
+
+
+def _status_row(
+    name: str, status: SourceStatus | None, alive: bool, configured: bool
+) -> dict[str, Any]:
+    run = status.last_run if status else None
+    last_run = None
+    if run is not None:
+        counters = run.counters
+        last_run = {
+            "run_id": run.id,
+            "started_at": iso(run.started_at),
+            "finished_at": iso(run.finished_at),
+            "status": run.status,
+            "new": counters.new,
+            "duplicates": counters.duplicates,
+            "errors": counters.feeds_failed + counters.pages_failed,
+            "pages_fetched": counters.pages_fetched,
+            "feeds_not_modified": counters.feeds_not_modified,
+            "error": (run.error or "").split("; ")[0] or None,
+        }
+    return {
+        "source": name,
+        "configured": configured,
+        "last_run": last_run,
+        "consecutive_failures": status.consecutive_failures if status else 0,
+        "backoff_until": iso(status.backoff_until) if status else None,
+        "next_run": iso(status.next_run_at) if status and alive and configured else None,
+    }
+
+
+def _next_run_text(row: dict[str, Any], alive: bool) -> str:
+    if not row["configured"]:
+        return "not configured"
+    if not alive:
+        return "daemon not running"
+    when = row["next_run"]
+    backoff = row["backoff_until"]
+    if when is None:
+        return "-"
+    if backoff and _as_datetime(backoff) > _as_datetime(when):
+        return f"{until(backoff)} (backing off)"
+    return until(when)
+
+
+# -- sources and extraction -----------------------------------------------------------------
+def sources_view(config: Config, as_json: bool) -> None:
+    """The configured sources: schedule and start points."""
+    if as_json:
+        click.echo(json.dumps([s.model_dump() for s in config.sources], indent=2))
+        return
+    table = Table(title=f"sources in {config.path}")
+    table.add_column("name")
+    table.add_column("schedule")
+    table.add_column("feeds, sitemaps, listings", overflow="fold")
+    for s in config.sources:
+        schedule = f"every {s.interval}" if s.interval else (f"cron {s.cron}" if s.cron else "-")
+        starts = (
+            [f"feed {url}" for url in s.feeds]
+            + [f"sitemap {url}" for url in s.sitemaps]
+            + [f"listing {listing.url}" for listing in s.listings]
+        )
+        table.add_row(s.name, schedule, "\n".join(starts))
+    Console().print(table)
+
+
+def extraction_view(url: str, page: Page, as_json: bool) -> None:
+    """What the page pipeline made of one page: its fields, then its text."""
+    e = page.extracted
+    fields = {
+        "url": url,
+        "title": e.title,
+        "published": e.published_at.isoformat() if e.published_at else None,
+        "author": e.author,
+        "language": e.language,
+        "canonical_url": e.canonical_url,
+        "text": page.text,
+    }
+    if as_json:
+        click.echo(json.dumps({**fields, "html": page.html}, ensure_ascii=False, indent=2))
+        return
+    for key, value in fields.items():
+        if key != "text":
+            click.echo(f"{key}: {value if value is not None else '-'}")
+    click.echo("")
+    click.echo(page.text or "(no article text found)")
+
+
+# -- time -----------------------------------------------------------------------------------
+def iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat(timespec="seconds") if moment else None
+
+
+def ago(moment: datetime | str) -> str:
+    """``3m ago``."""
+    seconds = (datetime.now(UTC) - _as_datetime(moment)).total_seconds()
+    return f"{_span(seconds)} ago"
+
+
+def until(moment: datetime | str) -> str:
+    """``in 3m``, or ``now`` once it has passed."""
+    seconds = (_as_datetime(moment) - datetime.now(UTC)).total_seconds()
+    return f"in {_span(seconds)}" if seconds > 0 else "now"
+
+
+def _as_datetime(moment: datetime | str) -> datetime:
+    return datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+
+
+def _span(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
