@@ -36,6 +36,19 @@ class ConfigError(Exception):
     """The config cannot be used; the message is one line meant for the user."""
 
 
+# [scheme://]user:password@host -> [scheme://]user:***@host (error messages quote the netloc
+# without its scheme)
+_CREDENTIALS = re.compile(
+    r"((?:[a-z][a-z0-9+.-]*://)?[^\s:/?#@'\"]+):[^\s@/?#'\"]+@(?=[\w\[])", re.I
+)
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***``: for everything
+    newsrelay prints or logs (a database URL, a feed or proxy URL with credentials)."""
+    return _CREDENTIALS.sub(r"\1:***@", text)
+
+
 class _Strict(BaseModel):
     # strict: "no" is not a boolean and "30" is not a number; TOML has real types.
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)

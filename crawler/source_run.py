@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from crawler.config import SourceConfig
+from crawler.config import SourceConfig, mask_secrets
 from storage.db import Database, StorageError
 from storage.records import RunCounters, SaveOutcome, SourceHealth, SourceIds
 from storage.runs import finish_run, start_run
@@ -165,7 +165,7 @@ class SourceRun:
     def error(self, message: str) -> None:
         """Keep a reason for the summary (the first few; the log has them all)."""
         if len(self.errors) < MAX_ERRORS_KEPT:
-            self.errors.append(message)
+            self.errors.append(mask_secrets(message))
 
     def fail(self, message: str) -> None:
         """Something stopped this crawl as a whole (the database, the spider itself)."""

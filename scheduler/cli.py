@@ -20,11 +20,12 @@ from crawler.config import (
     Config,
     ConfigError,
     load_config,
+    mask_secrets,
     parse_interval,
     resolve_config_path,
 )
 from crawler.reactor import StoppedAtOnce
-from crawler.services import open_services
+from crawler.services import open_services, warm_for
 from crawler.source_run import CrawlOptions
 from scheduler import __version__, views
 from scheduler.logs import LEVELS, setup_logging
@@ -33,7 +34,7 @@ from storage.db import Database, StorageError, open_database
 from storage.export import FORMATS, write_export
 from storage.publishing import iter_articles, publishing
 from storage.records import Selection, StoredArticle
-from storage.sources import source_statuses, unvalidated_feeds
+from storage.sources import source_statuses
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -146,25 +147,22 @@ def crawl(
     if not sources:
         raise click.UsageError("the config has no sources")
     db = state.database()
-    # The services (and the extraction workers' zygote) come first, before Scrapy is
-    # imported or any thread is started (see crawler.services). When this crawl will surely
-    # have feeds to parse, the zygote imports the extraction stack now, on the other core,
-    # while Scrapy is imported here; otherwise only once a feed brings something.
-    with open_services(config, db) as services:
-        certain = refetch or any(s.sitemaps or s.listings for s in sources)
-        if certain or unvalidated_feeds(db, [(s.name, s.feeds) for s in sources]):
-            services.pool.warm()
-        from crawler.crawls import run_crawls
+    try:
+        # Before Scrapy is imported or any thread started: see crawler.services.
+        with open_services(config, db) as services:
+            warm_for(services, sources, refetch=refetch)
+            from crawler.crawls import run_crawls
 
-        with views.crawl_progress([s.name for s in sources]) as on_progress:
-            results = run_crawls(
-                config,
-                services,
-                sources,
-                options=CrawlOptions(refetch=refetch, due_only=due_only),
-                on_progress=on_progress,
-            )
-    db.dispose()
+            with views.crawl_progress([s.name for s in sources]) as on_progress:
+                results = run_crawls(
+                    config,
+                    services,
+                    sources,
+                    options=CrawlOptions(refetch=refetch, due_only=due_only),
+                    on_progress=on_progress,
+                )
+    finally:
+        db.dispose()
     views.crawl_summary(results, as_json)
     sys.exit(0 if all(r.status in ("ok", "skipped") for r in results) else 1)
 
@@ -337,27 +335,17 @@ def extract(
 ) -> None:
     """Show what the page pipeline makes of one page (with a source's rules): the tool for
     writing and checking a site's extraction rules."""
-    from crawler.processing import process_page
+    from crawler.one_page import PageUnavailable, extract_one
 
     config = state.config_or_defaults()
     rules = config.source(source).extract if source else None
-    if target.startswith(("http://", "https://")):
-        from crawler.crawls import fetch_page
-
-        fetched = fetch_page(config, target)
-        if fetched.error or fetched.status is None or fetched.status >= 400:
-            reason = fetched.error or f"HTTP {fetched.status}"
-            click.echo(f"newsrelay: error: cannot fetch {target}: {reason}", err=True)
-            sys.exit(1)
-        body, content_type, url = fetched.body, fetched.content_type, fetched.url
-    else:
-        path = Path(target)
-        try:
-            body = path.read_bytes()
-        except OSError as exc:
-            raise click.BadParameter(f"cannot read {target}: {exc.strerror}") from None
-        content_type, url = None, page_url or path.resolve().as_uri()
-    page = process_page(body, content_type, url, None, False, rules)
+    try:
+        url, page = extract_one(config, target, page_url=page_url, rules=rules)
+    except PageUnavailable as exc:
+        if not target.startswith(("http://", "https://")):
+            raise click.BadParameter(str(exc)) from None
+        click.echo(f"newsrelay: error: {exc}", err=True)
+        sys.exit(1)
     views.extraction_view(url, page, as_json)
     if not page.text:
         sys.exit(1)
@@ -379,7 +367,8 @@ def sources(state: State, as_json: bool) -> None:
 def show_config(state: State) -> None:
     """Print the effective configuration (defaults filled in) as JSON."""
     data = state.config.model_dump(mode="json")
-    click.echo(json.dumps({"path": str(state.config.path), **data}, indent=2))
+    shown = json.dumps({"path": str(state.config.path), **data}, indent=2)
+    click.echo(mask_secrets(shown))
 
 
 @cli.group()

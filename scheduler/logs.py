@@ -2,6 +2,7 @@
 
 Structured fields travel as ``extra={...}`` on a record: the text format appends them as
 ``key=value``, the JSON format as keys. Scrapy and Twisted stay at WARNING unless debugging.
+No line shows a password: every URL's is masked (``user:***@``) on the way out.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from crawler.config import mask_secrets
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 _QUIET = (
@@ -47,7 +50,7 @@ class TextFormatter(logging.Formatter):
         if extras:
             head, sep, tail = line.partition("\n")
             line = f"{head} {extras}{sep}{tail}"
-        return line
+        return mask_secrets(line)
 
 
 class JsonFormatter(logging.Formatter):
@@ -61,7 +64,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             data["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(data, ensure_ascii=False, default=str)
+        return mask_secrets(json.dumps(data, ensure_ascii=False, default=str))
 
 
 def setup_logging(level: str = "info", fmt: str = "text", log_file: Path | None = None) -> None:
