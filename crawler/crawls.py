@@ -21,7 +21,6 @@ from crawler.reactor import run_in_reactor
 from crawler.services import Services
 from crawler.settings import scrapy_settings
 from crawler.source_run import CrawlOptions, ProgressCallback, SourceResult
-from crawler.spiders.page import FetchedPage, PageSpider
 from crawler.spiders.source import SourceSpider
 from crawler.upstream.downloader import PerHostLimitedDownloader
 from crawler.upstream.engine import engine_of
@@ -230,17 +229,3 @@ async def stop_crawls(crawls: Crawls) -> None:
             if engine is not None and engine.running and not crawler.crawling:
                 await engine.stop_async()
         await asyncio.sleep(0.05)
-
-
-def fetch_page(config: Config, url: str) -> FetchedPage:
-    """Blocking: download one page the way a crawl would (robots.txt, network guard, limits)."""
-    runner = AsyncCrawlerRunner(scrapy_settings(config))
-    fetched: list[FetchedPage] = []
-
-    async def main() -> FetchedPage:
-        await runner.crawl(PageSpider, url=url, into=fetched)
-        if not fetched:
-            raise RuntimeError(f"{url}: nothing was downloaded")
-        return fetched[0]
-
-    return run_in_reactor(main(), on_first_signal=runner.stop)

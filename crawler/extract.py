@@ -86,23 +86,9 @@ def extract_article(html: str, url: str, rules: ExtractRules | None = None) -> E
         for element in _SITE_CHROME(tree):
             element.drop_tree()
         metadata = _metadata(tree, url)
-        document = bare_extraction(
-            tree,
-            url=url,
-            with_metadata=False,  # read above
-            # Not "python": that also renders the body as text, which _plain_text does its
-            # own way (a tenth of the extraction time, thrown away).
-            output_format="xml",
-            include_comments=False,  # reader comments are not the article
-            include_links=True,
-            include_images=True,
-            include_formatting=True,
-            include_tables=True,
-        )
+        document = _document(tree, url)
     except (ValueError, TypeError, etree.LxmlError):
         return Extracted(None, "", "", None, None, language, None)
-    if not isinstance(document, Document):  # pragma: no cover - a dict only with as_dict=True
-        document = None
     found_title = (metadata.title or "").strip()
     found_author = (metadata.author or "").strip()
     title = overrides.title or found_title or None
@@ -126,6 +112,24 @@ def extract_article(html: str, url: str, rules: ExtractRules | None = None) -> E
         language=language,
         canonical_url=urljoin(url, canonical) if canonical else None,
     )
+
+
+def _document(tree: HtmlElement, url: str) -> Document | None:
+    """trafilatura's extraction of the article body (as its XML tree), without metadata."""
+    document = bare_extraction(
+        tree,
+        url=url,
+        with_metadata=False,  # read by _metadata
+        # Not "python": that also renders the body as text, which _plain_text does its own
+        # way (a tenth of the extraction time, thrown away).
+        output_format="xml",
+        include_comments=False,  # reader comments are not the article
+        include_links=True,
+        include_images=True,
+        include_formatting=True,
+        include_tables=True,
+    )
+    return document if isinstance(document, Document) else None
 
 
 def _metadata(tree: HtmlElement, url: str) -> Document:

@@ -9,13 +9,14 @@ Scrapy is imported, while the process is small and runs one thread.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from crawler.config import Config
+from crawler.config import Config, SourceConfig
 from crawler.workers import Pool
 from storage.db import Database, open_database
+from storage.sources import unvalidated_feeds
 
 
 @dataclass(frozen=True)
@@ -38,3 +39,12 @@ def open_services(config: Config, db: Database | None = None) -> Iterator[Servic
         pool.shutdown()
         if owned:
             database.dispose()
+
+
+def warm_for(services: Services, sources: Sequence[SourceConfig], *, refetch: bool) -> None:
+    """Have the zygote import the extraction stack now, on another core, when a crawl of
+    ``sources`` will surely have something to parse: a refetch, a sitemap or a listing, a feed
+    that never answered a conditional GET. Otherwise only once a feed brings something."""
+    certain = refetch or any(s.sitemaps or s.listings for s in sources)
+    if certain or unvalidated_feeds(services.db, [(s.name, s.feeds) for s in sources]):
+        services.pool.warm()
