@@ -1,4 +1,5 @@
-"""Every way a fetch can fail, turned into one short reason in one place."""
+"""Every way a fetch, or the work on what it fetched, can fail, turned into one short reason
+in one place."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ from twisted.internet.error import (
 )
 from twisted.python.failure import Failure
 from twisted.web.client import ResponseFailed, ResponseNeverReceived
+
+from crawler.workers import ExtractionTimeout, WorkerDied
+from storage.db import StorageError
 
 # Scrapy 2.19's download handlers wrap Twisted's errors in its own (CannotResolveHostError for
 # DNSLookupError, ...); both spellings are listed, whichever a handler raises.
@@ -74,6 +78,18 @@ def describe_failure(failure: Failure) -> str:
         return text if text else "request ignored (robots.txt or size limit)"
     lines = str(error).strip().splitlines()
     return f"{type(error).__name__}: {lines[0]}" if lines and lines[0] else type(error).__name__
+
+
+def describe_exception(exception: BaseException) -> tuple[str, bool]:
+    """One line saying why work on a downloaded page or feed failed inside newsrelay, and
+    whether that is a known way to fail (False: a bug, worth a traceback)."""
+    if isinstance(exception, StorageError):
+        return f"storage: {exception}", True
+    if isinstance(exception, WorkerDied | ExtractionTimeout):
+        return str(exception), True
+    lines = str(exception).strip().splitlines()
+    name = type(exception).__name__
+    return (f"{name}: {lines[0]}" if lines and lines[0] else name), False
 
 
 def is_transient(failure: Failure) -> bool:

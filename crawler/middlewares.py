@@ -1,4 +1,5 @@
-"""Downloader middlewares."""
+"""Downloader middlewares, and the spider middleware that turns a callback's exception into
+a recorded failure."""
 
 from __future__ import annotations
 
@@ -6,15 +7,16 @@ import asyncio
 import random
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Self
+from typing import Any, Self
 
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_request
-from scrapy.exceptions import CannotResolveHostError
+from scrapy.exceptions import CannotResolveHostError, IgnoreRequest
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
+from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.response import response_status_message
 from twisted.internet.error import DNSLookupError
@@ -173,3 +175,28 @@ def retry_after_seconds(value: bytes | None, now: datetime | None = None) -> flo
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class CallbackFailureMiddleware:
+    """A spider middleware: an exception raised by a spider callback (the database refusing a
+    write, an extraction worker that died, a bug) fails that feed or page with a reason
+    through the spider's own failure path (its ``callback_failed``), instead of Scrapy's
+    "Spider error" traceback and a run that reports ok."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def process_spider_exception(
+        self, response: Response, exception: Exception
+    ) -> list[Any] | None:
+        if isinstance(exception, HttpError | IgnoreRequest):
+            return None  # Scrapy's own middlewares handle these
+        handler = getattr(self.crawler.spider, "callback_failed", None)
+        if handler is None:
+            return None
+        handler(response, exception)
+        return []

@@ -108,6 +108,10 @@ DOWNLOADER_MIDDLEWARES = {
 }
 NEWSRELAY_RETRY_BACKOFF_BASE = 1.0  # seconds; attempt n waits up to base * 2**n (full jitter)
 NEWSRELAY_RETRY_MAX_WAIT = 60.0  # a longer Retry-After is not waited for within a crawl
+SPIDER_MIDDLEWARES = {
+    # Next to the spider: an exception from a callback is a recorded failure of that page.
+    "crawler.middlewares.CallbackFailureMiddleware": 950,
+}
 ITEM_PIPELINES = {
     "crawler.pipelines.StoragePipeline": 300,
 }

@@ -54,7 +54,9 @@ class SourceResult:
 
     source: str
     run_id: int | None
-    status: str  # ok | failed | interrupted | skipped
+    # ok | partial (finished, but some pages failed inside newsrelay: retried next poll) |
+    # failed | interrupted | skipped
+    status: str
     counters: RunCounters
     errors: list[str]
     duration_s: float
@@ -114,6 +116,7 @@ class SourceRun:
     started: float = field(default_factory=time.monotonic)
     result: SourceResult | None = None
     fatal: str | None = None
+    internal_errors: int = 0  # failures inside newsrelay (storage, workers), not the site's
     revisit_feeds: set[int] = field(default_factory=set)  # some pages must be retried
     fetched_feeds: set[int] = field(default_factory=set)  # answered 200 in this run
     claimed: set[str] = field(default_factory=set)
@@ -139,6 +142,7 @@ class SourceRun:
         *,
         feed_id: int | None = None,
         retry_feed: bool = False,
+        internal: bool = False,
         status: int | None = None,
         next_poll: datetime | None = None,
     ) -> None:
@@ -146,17 +150,22 @@ class SourceRun:
 
         A failed start point fails the run; a failed page does not. A failed feed's
         ``status`` and ``next_poll`` bound are recorded with it. ``retry_feed``: the page may
-        succeed later, so ``feed_id``'s next poll must read the feed in full.
+        succeed later, so ``feed_id``'s next poll must read the feed in full. ``internal``:
+        the fault is newsrelay's (storage, a worker), so the run cannot be ok.
         """
+        self.internal_errors += internal
         if kind in START_POINTS:
             self.counters.feeds_failed += 1
         else:
             self.counters.pages_failed += 1
         self.error(f"{kind} {url}: {reason}")
         if kind == "feed" and feed_id is not None:
-            record_feed_fetch(
-                self.db, feed_id, status=status, error=reason, next_poll_after=next_poll
-            )
+            try:
+                record_feed_fetch(
+                    self.db, feed_id, status=status, error=reason, next_poll_after=next_poll
+                )
+            except StorageError as exc:  # the failure itself is logged below, once
+                logger.debug("feed failure not recorded: %s", exc)
         if retry_feed and feed_id is not None:
             self.revisit_feeds.add(feed_id)
         logger.warning("%s failed: source=%s url=%s reason=%s", kind, self.source.name, url, reason)
@@ -213,15 +222,15 @@ class SourceRun:
             return "interrupted"
         if self.fatal or self.counters.feeds_failed or reason != "finished":
             return "failed"
-        return "ok"
+        return "partial" if self.internal_errors else "ok"
 
     def _record(self, status: str) -> None:
         if self.run_id is None or self.ids is None:
             return
         forget_validators(self.db, self.revisit_feeds)
         finish_run(self.db, self.run_id, status, self.counters, "; ".join(self.errors) or None)
-        if status in ("ok", "failed"):
-            self._update_health(status == "ok")
+        if status in ("ok", "partial", "failed"):
+            self._update_health(status != "failed")
 
     def _update_health(self, ok: bool) -> None:
         assert self.ids is not None

@@ -29,7 +29,7 @@ from crawler.entries import (
     trust_guids,
 )
 from crawler.extracted import Page
-from crawler.failures import describe_failure, is_transient
+from crawler.failures import describe_exception, describe_failure, is_transient
 from crawler.feed_parser import FeedEntry, ParsedFeed
 from crawler.polling import conditional_headers, next_poll_bound, validators
 from crawler.processing import process_feed, process_page
@@ -347,6 +347,28 @@ class SourceSpider(scrapy.Spider):
             retry_feed=kind == "page" and is_transient(failure),
             status=response.status if response is not None else None,
             next_poll=next_poll_bound(response, None),
+        )
+
+    def callback_failed(self, response: Response, exception: Exception) -> None:
+        """A callback raised (see ``crawler.middlewares.CallbackFailureMiddleware``): that feed
+        or page fails with the reason, and its feed is read in full on the next poll."""
+        kind: FailureKind = response.meta.get("kind", "page")
+        reason, known = describe_exception(exception)
+        if not known:  # a bug: its traceback belongs in the log, once
+            logger.error(
+                "unexpected error: source=%s url=%s",
+                self.run.source.name,
+                response.url,
+                exc_info=exception,
+            )
+        self.run.failed(
+            kind,
+            response.url,
+            reason,
+            feed_id=response.meta.get("feed_id"),
+            retry_feed=True,
+            internal=True,
+            status=response.status,
         )
 
     def closed(self, reason: str) -> None:

@@ -37,6 +37,10 @@ class WorkerDied(RuntimeError):
     """An extraction worker exited (killed, out of memory) with this work unfinished."""
 
 
+class ExtractionTimeout(RuntimeError):
+    """A call took longer than ``fetch.extract_timeout``: its worker was killed."""
+
+
 _Call = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
 
 
@@ -228,7 +232,7 @@ class Pool:
             len(self._workers),
             "" if self._workers else "; extracting in the crawler process from now on",
         )
-        _fail(calls, WorkerDied("the extraction worker died"))
+        _fail(calls, WorkerDied("extraction worker died"))
         if self._workers:
             self._dispatch()
             return

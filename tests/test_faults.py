@@ -1,0 +1,162 @@
+"""Faults inside a running crawl: each is a recorded failure with a reason, never a silent
+loss, and the page or feed it hit is read again by the next poll."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+from threading import Thread
+
+from storage.db import open_database
+from tests.localsite import LocalSite, wait_until
+from tests.support import NEWSRELAY, article_html, run_newsrelay, summary, write_config
+
+RSS = "application/rss+xml"
+HTML = "text/html; charset=utf-8"
+
+
+def rss(site: LocalSite, paths: list[str]) -> str:
+    items = "".join(
+        f"<item><title>Story {n}</title><link>{site.url(p)}</link><guid>{p}</guid></item>"
+        for n, p in enumerate(paths)
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
+    )
+
+
+def heavy_page(paragraphs: int = 6000) -> str:
+    """About 4 MB of prose: several seconds of extraction."""
+    rng = random.Random(7)
+    words = ["harbour", "strike", "council", "budget", "river", "bridge", "school", "market"]
+    body = "".join(
+        "<p>" + " ".join(f"{rng.choice(words)}{rng.randint(0, 9999)}" for _ in range(80)) + "</p>"
+        for _ in range(paragraphs)
+    )
+    return (
+        f"<html><head><title>Long read</title></head><body><article>{body}</article></body></html>"
+    )
+
+
+def with_fetch(config: Path, **values: object) -> Path:
+    """``config`` (from write_config) with more keys in its [fetch] table."""
+    lines = "".join(f"{key} = {value}\n" for key, value in values.items())
+    config.write_text(config.read_text().replace("[fetch]\n", "[fetch]\n" + lines, 1))
+    return config
+
+
+def query(database: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(database) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_a_storage_error_in_a_callback_fails_the_feed_not_the_log(
+    site: LocalSite, tmp_path: Path
+) -> None:
+    """The feed's state cannot be written (the database refuses): the feed fails with the
+    reason, the run is failed, no "Spider error" traceback, and the next poll reads the feed
+    in full and stores everything."""
+    pages = [site.add(f"/news/{n}.html", article_html(n), content_type=HTML) for n in range(3)]
+    paths = [f"/news/{n}.html" for n in range(3)]
+    site.add("/feed.xml", rss(site, paths), content_type=RSS)
+    database = tmp_path / "newsrelay.db"
+    url = f"sqlite:///{database}"
+    config = write_config(
+        tmp_path / "newsrelay.toml",
+        url,
+        f'[[sources]]\nname = "a"\nfeeds = ["{site.url("/feed.xml")}"]\n',
+    )
+    open_database(url).dispose()  # the schema, so that the fault can be planted
+    query(
+        database,
+        "CREATE TRIGGER refuse BEFORE UPDATE OF last_status ON feeds WHEN NEW.last_status = 200"
+        " BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
+    )
+
+    first = run_newsrelay("crawl", "a", "--json", config=config)
+
+    assert "Traceback" not in first.stderr and "Spider error" not in first.stderr, first.stderr
+    assert first.returncode == 1, first.stdout + first.stderr
+    row = summary(first.stdout)["a"]
+    assert row["status"] == "failed", row
+    assert any(
+        r.startswith(f"feed {site.url('/feed.xml')}: storage: ") and "injected fault" in r
+        for r in row["reasons"]
+    ), row
+    [(status, feeds_failed)] = query(database, "SELECT status, feeds_failed FROM crawl_runs")
+    assert (status, feeds_failed) == ("failed", 1)
+    assert query(database, "SELECT etag, last_modified FROM feeds") == [(None, None)]
+
+    query(database, "DROP TRIGGER refuse")
+    second = run_newsrelay("crawl", "a", "--json", config=config)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert summary(second.stdout)["a"]["new"] == 3
+    assert [r.status for r in site.hits("/feed.xml")] == [200, 200]
+    assert sorted(query(database, "SELECT url FROM articles")) == sorted((p,) for p in pages)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def test_a_worker_killed_mid_page_fails_that_page_and_the_next_poll_gets_it(
+    site: LocalSite, tmp_path: Path
+) -> None:
+    """SIGKILL the extraction worker while it extracts a long page: that page fails with
+    the reason (counted, in the summary), the run is not ok, the other page is stored, and
+    the next poll reads the feed in full and stores the long page."""
+    site.add("/news/long.html", heavy_page(), content_type=HTML)
+    site.add("/news/short.html", article_html(1), content_type=HTML)
+    site.add("/feed.xml", rss(site, ["/news/short.html", "/news/long.html"]), content_type=RSS)
+    database = tmp_path / "newsrelay.db"
+    config = with_fetch(
+        write_config(
+            tmp_path / "newsrelay.toml",
+            f"sqlite:///{database}",
+            f'[[sources]]\nname = "a"\nfeeds = ["{site.url("/feed.xml")}"]\n',
+        ),
+        extract_processes=1,
+    )
+    process = subprocess.Popen(
+        [str(NEWSRELAY), "--config", str(config), "crawl", "a", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    killed: list[int] = []
+
+    def kill_the_worker() -> None:
+        assert wait_until(lambda: site.hits("/news/long.html"), timeout=30)
+        time.sleep(0.5)  # extraction of the long page is under way (it takes seconds)
+        for zygote in _children(process.pid):
+            for worker in _children(zygote):
+                os.kill(worker, signal.SIGKILL)
+                killed.append(worker)
+
+    killer = Thread(target=kill_the_worker)
+    killer.start()
+    stdout, stderr = process.communicate(timeout=120)
+    killer.join()
+
+    assert killed, "no worker was found to kill"
+    assert "Traceback" not in stderr and "Spider error" not in stderr, stderr
+    assert process.returncode == 1, stdout + stderr
+    row = summary(stdout)["a"]
+    assert row["status"] != "ok" and row["new"] == 1 and row["errors"] == 1, row
+    assert row["reasons"] == [f"page {site.url('/news/long.html')}: extraction worker died"], row
+    [(status, pages_failed)] = query(database, "SELECT status, pages_failed FROM crawl_runs")
+    assert status != "ok" and pages_failed == 1
+
+    again = run_newsrelay("crawl", "a", "--json", config=config)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert summary(again.stdout)["a"]["new"] == 1
+    assert [r.status for r in site.hits("/feed.xml")] == [200, 200]
+    assert len(query(database, "SELECT id FROM articles")) == 2
