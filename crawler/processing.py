@@ -80,12 +80,9 @@ def warm() -> None:
     del crawler
 
 
-def run_calls(calls: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[tuple[bool, Any]]:
-    """Several calls in one round trip to a worker: (True, result) or (False, exception) each."""
-    results: list[tuple[bool, Any]] = []
-    for function, args in calls:
-        try:
-            results.append((True, function(*args)))
-        except Exception as exc:  # goes back to that call's caller
-            results.append((False, exc))
-    return results
+def run_call(function: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
+    """One call in a worker: (True, result), or (False, the exception) for its caller."""
+    try:
+        return True, function(*args)
+    except Exception as exc:
+        return False, exc

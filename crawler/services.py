@@ -31,7 +31,7 @@ def open_services(config: Config, db: Database | None = None) -> Iterator[Servic
     pool whose zygote starts now; the pool is shut down at the end, whatever happened."""
     owned = db is None
     database = open_database(config.database.url) if db is None else db
-    pool = Pool(config.fetch.extract_processes)
+    pool = Pool(config.fetch.extract_processes, config.fetch.extract_timeout)
     try:
         pool.start_now()
         yield Services(database, pool)

@@ -160,3 +160,75 @@ def test_a_worker_killed_mid_page_fails_that_page_and_the_next_poll_gets_it(
     assert summary(again.stdout)["a"]["new"] == 1
     assert [r.status for r in site.hits("/feed.xml")] == [200, 200]
     assert len(query(database, "SELECT id FROM articles")) == 2
+
+
+def test_a_page_past_the_extraction_deadline_fails_and_its_worker_is_replaced(
+    site: LocalSite, tmp_path: Path
+) -> None:
+    """``fetch.extract_timeout``: a page whose extraction takes longer fails with the reason,
+    its worker is killed and replaced, the pages queued behind it are extracted, and the
+    crawl does not wait for the slow one."""
+    site.add("/news/long.html", heavy_page(), content_type=HTML)
+    paths = ["/news/long.html"] + [f"/news/{n}.html" for n in range(4)]
+    for n in range(4):
+        site.add(f"/news/{n}.html", article_html(n), content_type=HTML)
+    site.add("/feed.xml", rss(site, paths), content_type=RSS)
+    database = tmp_path / "newsrelay.db"
+    config = with_fetch(
+        write_config(
+            tmp_path / "newsrelay.toml",
+            f"sqlite:///{database}",
+            f'[[sources]]\nname = "a"\nfeeds = ["{site.url("/feed.xml")}"]\n',
+        ),
+        extract_processes=1,
+        extract_timeout=1,
+    )
+
+    result = run_newsrelay("crawl", "a", "--json", config=config)
+
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 1, result.stdout + result.stderr
+    row = summary(result.stdout)["a"]
+    assert (row["status"], row["new"], row["errors"]) == ("partial", 4, 1), row
+    reason = f"page {site.url('/news/long.html')}: extraction took longer than 1 s"
+    assert row["reasons"] == [reason], row
+    # The only worker was killed: the replacement extracted the four others.
+    assert "extraction workers replaced: 1 now running" in result.stderr
+    assert query(database, "SELECT etag FROM feeds") == [(None,)]  # read in full next time
+
+
+def test_a_batch_is_written_within_a_second_even_when_no_item_follows(
+    site: LocalSite, tmp_path: Path
+) -> None:
+    """A stored-to-be article waits at most about a second in the pipeline's batch, also
+    while the rest of the crawl is stuck on a slow page (the flush has a timer)."""
+    site.add("/news/0.html", article_html(0), content_type=HTML)
+    site.add("/news/slow.html", article_html(1), content_type=HTML, delay=8)
+    site.add("/feed.xml", rss(site, ["/news/0.html", "/news/slow.html"]), content_type=RSS)
+    database = tmp_path / "newsrelay.db"
+    config = write_config(
+        tmp_path / "newsrelay.toml",
+        f"sqlite:///{database}",
+        f'[[sources]]\nname = "a"\nfeeds = ["{site.url("/feed.xml")}"]\n',
+    )
+    process = subprocess.Popen(
+        [str(NEWSRELAY), "--config", str(config), "crawl", "a"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_until(lambda: site.hits("/news/0.html"), timeout=30)
+        served = time.monotonic()
+        stored = wait_until(
+            lambda: database.exists() and query(database, "SELECT count(*) FROM articles")[0][0],
+            timeout=5,
+        )
+        waited = time.monotonic() - served
+        assert stored, "the article was not written while the crawl waited for the slow page"
+        assert waited < 4, waited
+        assert process.poll() is None  # the slow page is still being waited for
+    finally:
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert query(database, "SELECT count(*) FROM articles") == [(2,)]

@@ -1,10 +1,11 @@
 """The extraction workers' side: a *zygote* that imports the extraction stack once and forks
-the workers, and the loop each worker serves. Everything here runs in child processes.
+the workers (the first ones, and replacements for those that died), and the loop each worker
+serves. Everything here runs in child processes.
 
-A worker reads a batch of calls (pickled, each message preceded by its length), runs them and
-sends the results back; EOF on its socket ends it. It ignores the terminal's and the service
-manager's signals (the crawler decides when work stops, by closing the sockets) and dies with
-its parent.
+A worker says its pid, then reads batches of calls (pickled, each message preceded by its
+length) and sends each call's result back as soon as it has it; EOF on its socket ends it. It
+ignores the terminal's and the service manager's signals (the crawler decides when work
+stops, by closing the sockets) and dies with its zygote, which dies with the crawler.
 """
 
 from __future__ import annotations
@@ -20,59 +21,86 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from crawler.processing import run_calls, warm
+from crawler.processing import run_call, warm
 
 HEADER = 8  # bytes of length before each pickled message
+# Control messages from the crawler to the zygote (a SOCK_SEQPACKET socket: one message per
+# read), each carrying the worker sockets to serve (SCM_RIGHTS).
+WARM = b"w"  # the first: import the stack, then fork a worker per socket
+SPAWN = b"s"  # later: a replacement worker per socket
+MAX_FDS = 64
 
 
-def zygote(control: int, sockets: Sequence[int]) -> None:
-    """Wait for the word (one byte on ``control``), import the stack, fork one worker per
-    socket, reap them. EOF on ``control`` first (a crawl with nothing to parse): just exit.
-    """
-    if os.read(control, 1) != b"w":
-        return
-    warm()
-    workers, zygote = [], os.getpid()
-    for index, fd in enumerate(sockets):
-        pid = os.fork()
-        if pid == 0:  # the worker
-            try:
-                os.close(control)
-                for other in [*sockets[:index], *sockets[index + 1 :]]:
-                    os.close(other)
-                die_with(zygote)
-                serve(socket.socket(fileno=fd))
-            finally:
-                os._exit(0)
-        workers.append(pid)
-    for fd in sockets:
-        os.close(fd)
-    for pid in workers:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+def zygote(control: socket.socket) -> None:
+    """Wait for work, import the stack once, fork a worker per socket the crawler sends, and
+    reap them; EOF on ``control`` ends it (after its workers). EOF before any work (a crawl
+    with nothing to parse): exit without importing anything."""
+    warmed, me = False, os.getpid()
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 16, MAX_FDS)
+        except OSError:
+            break
+        if not message:
+            break
+        if not warmed:
+            warm()
+            warmed = True
+        for fd in fds:
+            if os.fork() == 0:  # the worker
+                try:
+                    control.close()
+                    for other in fds:
+                        if other != fd:
+                            with contextlib.suppress(OSError):
+                                os.close(other)
+                    die_with(me)
+                    serve(socket.socket(fileno=fd))
+                finally:
+                    os._exit(0)
+            os.close(fd)
+        _reap(block=False)
+    _reap(block=True)
+
+
+def _reap(block: bool) -> None:
+    """Collect exited workers (all of them, waiting, when ``block``)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
 
 
 def serve(sock: socket.socket) -> None:
-    """A worker: run each batch of calls it is sent, send back the results; EOF ends it."""
+    """A worker: say its pid, then run each batch of calls it is sent and send each call's
+    result back as soon as it is done ((True, value) or (False, exception)); EOF ends it."""
     sock.setblocking(True)
+    if not _send(sock, os.getpid()):
+        return
     while True:
         header = _read_exactly(sock, HEADER)
         if header is None:
             return
         calls = pickle.loads(_read_exactly(sock, int.from_bytes(header, "little")) or b"")
-        outcomes = run_calls(calls)
-        try:
-            results = pickle.dumps(outcomes, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:  # an exception that does not pickle: send its description
-            outcomes = [
-                (ok, value if ok else RuntimeError(f"{type(value).__name__}: {value}"))
-                for ok, value in outcomes
-            ]
-            results = pickle.dumps(outcomes, protocol=pickle.HIGHEST_PROTOCOL)
-        try:
-            sock.sendall(len(results).to_bytes(HEADER, "little") + results)
-        except OSError:  # the crawler is gone
-            return
+        for function, args in calls:
+            if not _send(sock, run_call(function, args)):
+                return  # the crawler is gone
+
+
+def _send(sock: socket.socket, value: object) -> bool:
+    try:
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # an exception that does not pickle: send its description
+        _, error = value if isinstance(value, tuple) else (False, value)
+        data = pickle.dumps((False, RuntimeError(f"{type(error).__name__}: {error}")))
+    try:
+        sock.sendall(len(data).to_bytes(HEADER, "little") + data)
+    except OSError:
+        return False
+    return True
 
 
 def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
@@ -107,10 +135,10 @@ def die_with(parent: int) -> None:
 
 def zygote_main() -> None:
     """``python -c`` entry of a zygote started with exec (the crawler ran threads)."""
-    control, parent, *sockets = (int(a) for a in sys.argv[1:])
+    control, parent = (int(a) for a in sys.argv[1:3])
     try:
         die_with(parent)
-        zygote(control, sockets)
+        zygote(socket.socket(fileno=control))
     finally:
         os._exit(0)
 

@@ -1,4 +1,5 @@
-"""The extraction worker pool, as the crawler process sees it: start, feed and stop the workers.
+"""The extraction worker pool, as the crawler process sees it: start, feed, replace and stop
+the workers.
 
 Scrapy runs on one thread; trafilatura takes 2-4 ms for a typical page and up to ~70 ms for
 a large one. Run inline, extraction would cap a crawl at one core; in worker processes, the
@@ -27,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from crawler.workers.child import HEADER, close_all_but, die_with, log_fds, zygote
+from crawler.workers.child import HEADER, SPAWN, WARM, close_all_but, die_with, log_fds, zygote
 
 logger = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -49,10 +50,12 @@ class _Worker:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-        self.calls: list[_Call] = []  # the batch in flight; empty when idle
+        self.pid: int | None = None  # the worker says it first
+        self.calls: collections.deque[_Call] = collections.deque()  # sent, not answered
         self.outgoing = memoryview(b"")
         self.incoming = bytearray()
         self.watching = False  # registered with the event loop
+        self.deadline: asyncio.TimerHandle | None = None  # for the oldest call
 
 
 class Pool:
@@ -65,75 +68,100 @@ class Pool:
     process, served by the event loop's reader/writer callbacks: no thread, no task.
 
     Calls go out as soon as a worker is idle, and up to ``BATCH_SIZE`` together while every
-    worker is busy: one round trip then carries several pages.
+    worker is busy: one round trip then carries several pages; each result comes back as soon
+    as it is ready. A call has ``timeout`` seconds once its worker starts it: past that, the
+    worker is killed and the call fails with :class:`ExtractionTimeout`. A worker that dies
+    fails the call it was running (:class:`WorkerDied`); the calls queued behind it go to
+    another worker. Dead workers (and a dead zygote) are replaced, at most ``processes`` at
+    once and then one per ``RESPAWN_EVERY_S``, so that the crawler never ends up extracting
+    pages in its own process.
     """
 
     BATCH_SIZE = 8
     STOP_WAIT_S = 5.0  # at shutdown, for a worker to finish its batch
+    RESPAWN_EVERY_S = 5.0
 
-    def __init__(self, processes: int | None) -> None:
+    def __init__(self, processes: int | None, timeout: float = 60.0) -> None:
         self.processes = (os.cpu_count() or 1) if processes is None else processes
+        self.timeout = timeout
         self._zygote: int | subprocess.Popen[bytes] | None = None
-        self._control: int | None = None
+        self._control: socket.socket | None = None
         self._workers: list[_Worker] = []
         self._warmed = False
         self._pending: collections.deque[_Call] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._tokens = float(max(2, self.processes))  # replacements allowed right now
+        self._refilled = time.monotonic()
+        self._respawn: asyncio.TimerHandle | None = None
+        self.replaced = 0  # workers replaced so far (tests and logs)
 
+    # -- life -------------------------------------------------------------------------------
     def start_now(self) -> None:
         """Start the zygote (idempotent). Cheap: it imports nothing until :meth:`warm`."""
         if self.processes == 0 or self._zygote is not None:
             return
-        control_read, control_write = os.pipe()
-        pairs = [socket.socketpair() for _ in range(self.processes)]
-        ours, theirs = [a for a, _ in pairs], [b.detach() for _, b in pairs]
-        keep = [control_read, *theirs]
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        fd = theirs.detach()
         if threading.active_count() == 1:
             parent = os.getpid()
             pid = os.fork()
             if pid == 0:  # the zygote
                 try:
                     die_with(parent)
-                    close_all_but([*keep, *log_fds()])
-                    zygote(control_read, theirs)
+                    close_all_but([fd, *log_fds()])
+                    zygote(socket.socket(fileno=fd))
                 finally:
                     os._exit(0)
             self._zygote = pid
         else:  # forking a threaded process is unsafe: a fresh interpreter instead
             code = "from crawler.workers.child import zygote_main; zygote_main()"
             self._zygote = subprocess.Popen(
-                [sys.executable, "-c", code, str(control_read), str(os.getpid())]
-                + [str(fd) for fd in theirs],
-                pass_fds=keep,
+                [sys.executable, "-c", code, str(fd), str(os.getpid())],
+                pass_fds=[fd],
                 stdin=subprocess.DEVNULL,
             )
-        for fd in keep:
-            os.close(fd)
-        for sock in ours:
-            sock.setblocking(False)
-        self._control = control_write
-        self._workers = [_Worker(sock) for sock in ours]
+        os.close(fd)
+        self._control = ours
 
     def warm(self) -> None:
         """Work is coming: have the zygote import the stack and fork the workers now."""
         if self._control is None or self._warmed:
             return
         self._warmed = True
-        logger.debug("extraction workers starting: %d", len(self._workers))
-        with contextlib.suppress(OSError):  # a dead zygote shows as dead workers
-            os.write(self._control, b"w")
+        logger.debug("extraction workers starting: %d", self.processes)
+        self._spawn(self.processes, WARM)
 
     def expect(self, pages: int) -> None:
         """``pages`` pages are about to be processed."""
         if pages > 0:
             self.warm()
 
+    def shutdown(self) -> None:
+        """Close the sockets (the workers end on EOF) and reap the zygote."""
+        if self._respawn is not None:
+            self._respawn.cancel()
+        for worker in self._workers:
+            self._unwatch(worker)
+            worker.sock.close()
+            for _, _, future in worker.calls:
+                future.cancel()
+        self._workers = []
+        while self._pending:
+            self._pending.popleft()[2].cancel()
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        zygote, self._zygote = self._zygote, None
+        if zygote is not None:
+            _reap(zygote, self.STOP_WAIT_S)
+
+    # -- work -------------------------------------------------------------------------------
     async def run(self, function: Callable[..., R], *args: Any) -> R:
         """``function(*args)`` in a worker process, or inline without workers."""
-        if not self._workers:
+        if self.processes == 0:
             return function(*args)
-        self.warm()
         self._loop = asyncio.get_running_loop()
+        self.warm()
         future: asyncio.Future[R] = self._loop.create_future()
         self._pending.append((function, args, future))
         self._dispatch()
@@ -146,24 +174,41 @@ class Pool:
                 return
             if worker.calls:
                 continue
-            while self._pending and len(worker.calls) < self.BATCH_SIZE:
+            batch: list[_Call] = []
+            while self._pending and len(batch) < self.BATCH_SIZE:
                 call = self._pending.popleft()
                 if not call[2].done():  # not cancelled meanwhile
-                    worker.calls.append(call)
-            if not worker.calls:
+                    batch.append(call)
+            if not batch:
                 continue
             try:
                 data = pickle.dumps(
-                    [(function, args) for function, args, _ in worker.calls],
+                    [(function, args) for function, args, _ in batch],
                     protocol=pickle.HIGHEST_PROTOCOL,
                 )
             except Exception as exc:  # not picklable: that batch's bug, not the worker's
-                calls, worker.calls = worker.calls, []
-                _fail(calls, exc)
+                _fail(batch, exc)
                 continue
+            worker.calls.extend(batch)
             worker.outgoing = memoryview(len(data).to_bytes(HEADER, "little") + data)
             self._watch(worker)
+            self._arm(worker)
             self._send(worker)
+
+    def _arm(self, worker: _Worker) -> None:
+        """The oldest call a worker holds has ``timeout`` seconds from now."""
+        if worker.deadline is not None:
+            worker.deadline.cancel()
+            worker.deadline = None
+        if worker.calls and self._loop is not None:
+            worker.deadline = self._loop.call_later(self.timeout, self._expired, worker)
+
+    def _expired(self, worker: _Worker) -> None:
+        if worker.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.pid, signal.SIGKILL)
+        reason = f"extraction took longer than {self.timeout:g} s"
+        self._lost(worker, reason, ExtractionTimeout(reason))
 
     def _watch(self, worker: _Worker) -> None:
         if not worker.watching and self._loop is not None:
@@ -177,7 +222,7 @@ class Pool:
         except BlockingIOError:
             sent = 0
         except OSError as exc:
-            self._lost(worker, exc)
+            self._lost(worker, str(exc), WorkerDied("extraction worker died"))
             return
         worker.outgoing = worker.outgoing[sent:]
         if worker.outgoing:
@@ -191,81 +236,130 @@ class Pool:
         except BlockingIOError:
             return
         except OSError as exc:
-            self._lost(worker, exc)
+            self._lost(worker, str(exc), WorkerDied("extraction worker died"))
             return
         if not chunk:
-            self._lost(worker, EOFError("it closed its socket"))
+            self._lost(worker, "it closed its socket", WorkerDied("extraction worker died"))
             return
         worker.incoming += chunk
-        if len(worker.incoming) < HEADER:
-            return
-        size = int.from_bytes(worker.incoming[:HEADER], "little")
-        if len(worker.incoming) < HEADER + size:
-            return
-        try:
-            results = pickle.loads(worker.incoming[HEADER : HEADER + size])
-        except Exception as exc:  # a broken message: nothing more can be read from it
-            self._lost(worker, exc)
-            return
-        del worker.incoming[: HEADER + size]
-        calls, worker.calls = worker.calls, []
-        for (_, _, future), (ok, value) in zip(calls, results, strict=True):
-            if future.done():  # its caller was cancelled
-                continue
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+        while len(worker.incoming) >= HEADER:
+            size = int.from_bytes(worker.incoming[:HEADER], "little")
+            if len(worker.incoming) < HEADER + size:
+                return
+            try:
+                message = pickle.loads(worker.incoming[HEADER : HEADER + size])
+            except Exception as exc:  # a broken message: nothing more can be read from it
+                self._lost(worker, str(exc), WorkerDied("extraction worker died"))
+                return
+            del worker.incoming[: HEADER + size]
+            self._answer(worker, message)
         self._dispatch()
 
-    def _lost(self, worker: _Worker, exc: BaseException) -> None:
-        """A worker died (killed, out of memory): its batch fails; the others go on, and
-        without any left, the work is done in this process."""
+    def _answer(self, worker: _Worker, message: Any) -> None:
+        if worker.pid is None:  # its first word: who it is
+            worker.pid = message
+            return
+        if not worker.calls:
+            return
+        ok, value = message
+        _, _, future = worker.calls.popleft()
+        self._arm(worker)
+        if future.done():  # its caller was cancelled
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    # -- losing and replacing workers -----------------------------------------------------------
+    def _lost(self, worker: _Worker, why: str, error: Exception) -> None:
+        """A worker died or was killed: see :meth:`_drop`; a replacement is due."""
+        if worker in self._workers:
+            self._drop(worker, error)
+            logger.error("extraction worker lost (%s): replacing it", why)
+            self._replace()
+
+    def _drop(self, worker: _Worker, error: Exception) -> None:
+        """The call ``worker`` was running fails with ``error``; the calls queued behind it go
+        back to the front of the queue."""
         self._unwatch(worker)
+        if worker.deadline is not None:
+            worker.deadline.cancel()
         worker.sock.close()
         self._workers.remove(worker)
-        calls, worker.calls = worker.calls, []
-        logger.error(
-            "extraction worker died (%s): %d page(s) failed, %d worker(s) left%s",
-            exc,
-            len(calls),
-            len(self._workers),
-            "" if self._workers else "; extracting in the crawler process from now on",
-        )
-        _fail(calls, WorkerDied("extraction worker died"))
-        if self._workers:
-            self._dispatch()
-            return
-        while self._pending:
-            function, args, future = self._pending.popleft()
-            if not future.done():
-                try:
-                    future.set_result(function(*args))
-                except Exception as error:
-                    future.set_exception(error)
+        if worker.calls:
+            _fail([worker.calls.popleft()], error)
+            self._pending.extendleft(reversed(worker.calls))
+            worker.calls.clear()
+
+    def _replace(self) -> None:
+        """Start workers until there are ``processes`` again, as fast as the rate allows."""
+        if self._respawn is not None:
+            return  # a replacement is already scheduled
+        now = time.monotonic()
+        capacity = max(2, self.processes)
+        self._tokens = min(capacity, self._tokens + (now - self._refilled) / self.RESPAWN_EVERY_S)
+        self._refilled = now
+        missing = self.processes - len(self._workers)
+        allowed = min(missing, int(self._tokens))
+        if allowed > 0:
+            self._tokens -= allowed
+            if self._zygote_alive():
+                self._spawn(allowed, SPAWN)
+            else:
+                logger.error("extraction workers' zygote died: starting a new one")
+                self._restart_zygote()
+            self.replaced += allowed
+            logger.warning("extraction workers replaced: %d now running", len(self._workers))
+        if len(self._workers) < self.processes and self._loop is not None:
+            wait = (1 - self._tokens % 1) * self.RESPAWN_EVERY_S
+            logger.warning("extraction workers die too often: next replacement in %.0f s", wait)
+            self._respawn = self._loop.call_later(wait, self._respawn_due)
+        self._dispatch()
+
+    def _respawn_due(self) -> None:
+        self._respawn = None
+        self._replace()
+
+    def _spawn(self, count: int, word: bytes) -> None:
+        """Ask the zygote for ``count`` more workers."""
+        assert self._control is not None
+        pairs = [socket.socketpair() for _ in range(count)]
+        # A dead zygote: these sockets read EOF, and _lost starts a new one.
+        with contextlib.suppress(OSError):
+            socket.send_fds(self._control, [word], [theirs.fileno() for _, theirs in pairs])
+        for ours, theirs in pairs:
+            theirs.close()
+            ours.setblocking(False)
+            worker = _Worker(ours)
+            self._workers.append(worker)
+            self._watch(worker)
+
+    def _zygote_alive(self) -> bool:
+        zygote = self._zygote
+        if zygote is None:
+            return False
+        pid = zygote.pid if isinstance(zygote, subprocess.Popen) else zygote
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        return done == 0
+
+    def _restart_zygote(self) -> None:
+        for worker in list(self._workers):  # they died with it
+            self._drop(worker, WorkerDied("extraction worker died"))
+        if self._control is not None:
+            self._control.close()
+        self._control, self._zygote, self._warmed = None, None, False
+        self.start_now()
+        self.warm()
 
     def _unwatch(self, worker: _Worker) -> None:
         if worker.watching and self._loop is not None and not self._loop.is_closed():
             self._loop.remove_reader(worker.sock.fileno())
             self._loop.remove_writer(worker.sock.fileno())
         worker.watching = False
-
-    def shutdown(self) -> None:
-        """Close the sockets (the workers end on EOF) and reap the zygote."""
-        for worker in self._workers:
-            self._unwatch(worker)
-            worker.sock.close()
-            for _, _, future in worker.calls:
-                future.cancel()
-        self._workers = []
-        while self._pending:
-            self._pending.popleft()[2].cancel()
-        if self._control is not None:
-            os.close(self._control)
-            self._control = None
-        zygote, self._zygote = self._zygote, None
-        if zygote is not None:
-            _reap(zygote, self.STOP_WAIT_S)
 
 
 def _fail(calls: list[_Call], exc: BaseException) -> None:
