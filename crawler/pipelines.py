@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Self
 
 from scrapy.crawler import Crawler
@@ -21,7 +20,8 @@ class StoragePipeline:
     """Save ArticleRecords in batches, one transaction each; count each as new or as a
     duplicate of a given kind.
 
-    A batch waits at most ``FLUSH_SECONDS``, whatever its size; what a killed process had
+    A batch waits at most ``FLUSH_SECONDS`` after its first article (a timer flushes it when
+    no other item comes), whatever its size; what a killed process had
     not written yet was not stored, so the next crawl fetches it again: nothing is lost,
     nothing is half-written. A batch costs a few statements whatever its size (see
     ``save_articles``), so larger batches are cheaper per article.
@@ -34,7 +34,7 @@ class StoragePipeline:
         self.crawler = crawler
         self.near_threshold: float | None = crawler.settings.get("NEWSRELAY_NEAR_THRESHOLD")
         self._batch: list[ArticleRecord] = []
-        self._last_flush = time.monotonic()
+        self._timer: asyncio.TimerHandle | None = None  # flushes a batch that waits too long
         self._closing: asyncio.Task[None] | None = None
 
     @classmethod
@@ -47,19 +47,20 @@ class StoragePipeline:
 
     def process_item(self, item: ArticleRecord) -> ArticleRecord:
         self._batch.append(item)
-        if (
-            len(self._batch) >= self.BATCH_SIZE
-            or time.monotonic() - self._last_flush > self.FLUSH_SECONDS
-        ):
+        if len(self._batch) >= self.BATCH_SIZE:
             self._flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.FLUSH_SECONDS, self._flush)
         return item
 
     def close_spider(self) -> None:
         self._flush()
 
     def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         batch, self._batch = self._batch, []
-        self._last_flush = time.monotonic()
         if not batch:
             return
         run = self._run
