@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from crawler.config import ConfigError, load_config, parse_interval
-from tests.conftest import run_newsrelay
+from tests.support import run_newsrelay
 
 VALID = """
 [database]

@@ -22,11 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from crawler.feed_parser import parse_feed
-from tests.conftest import CORPUS, write_config
 from tests.localsite import LocalSite
-from tests.test_feeds import corpus_feeds
-from tests.test_hostile import PEAK_RSS_LIMIT_MIB, run_measured
-from tests.test_polite import article_html
+from tests.support import (
+    CORPUS,
+    PEAK_RSS_LIMIT_MIB,
+    article_html,
+    corpus_feeds,
+    run_measured,
+    write_config,
+)
 
 _HEADER = re.compile(rb"Header:\s*Content-type:\s*([^\r\n]*?)\s*(?:-->|\r?\n)", re.I)
 

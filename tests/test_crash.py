@@ -15,9 +15,15 @@ from sqlalchemy import select
 
 from storage.db import open_database
 from storage.models import CrawlRun
-from tests.conftest import NEWSRELAY, run_newsrelay
 from tests.localsite import LocalSite, wait_until
-from tests.test_daemon import DaemonProcess, daemon_config, newsroom, source_toml
+from tests.support import (
+    NEWSRELAY,
+    DaemonProcess,
+    daemon_config,
+    newsroom,
+    run_newsrelay,
+    source_toml,
+)
 
 
 def crossposting_newsroom(site: LocalSite, stories: int, delay: float = 0.0) -> str:

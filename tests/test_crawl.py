@@ -31,8 +31,17 @@ from pathlib import Path
 from typing import Any
 
 from crawler.fingerprints import content_hash
-from tests.conftest import FIXTURES, REPO, run_newsrelay, write_config
 from tests.localsite import LocalSite
+from tests.support import (
+    FIXTURES,
+    REPO,
+    by_url,
+    export,
+    run_newsrelay,
+    summary,
+    urlpath,
+    write_config,
+)
 
 SITE = FIXTURES / "site"
 FAKE_ORIGIN = b"http://newsrelay.test"
@@ -74,17 +83,6 @@ ROUTES: dict[str, tuple[str, str]] = {
 }
 
 EXPORT_FIELDS = {"url", "urls", "title", "published", "source", "text", "html", "content_hash"}
-SUMMARY_COLUMNS = (
-    "source",
-    "status",
-    "new",
-    "duplicates",
-    "already stored",
-    "feeds unchanged",
-    "failed",
-    "seconds",
-    "why",
-)
 
 # Text of every site's chrome (navigation, sidebars, footers, banners, comments): none of it
 # is article text.
@@ -133,41 +131,6 @@ def sources_toml(site: LocalSite, feeds: dict[str, str]) -> str:
         f'[[sources]]\nname = "{name}"\nfeeds = ["{site.url(path)}"]\n\n'
         for name, path in feeds.items()
     )
-
-
-def summary(stdout: str) -> dict[str, dict[str, str]]:
-    """The rows of the ``crawl summary`` table, by source; a folded "why" cell is rejoined."""
-    rows: dict[str, dict[str, str]] = {}
-    last: dict[str, str] | None = None
-    for line in stdout.splitlines():
-        if not line.startswith("│"):
-            continue
-        cells = [cell.strip() for cell in line.strip().strip("│").split("│")]
-        if len(cells) != len(SUMMARY_COLUMNS):
-            continue
-        row = dict(zip(SUMMARY_COLUMNS, cells, strict=True))
-        if row["source"]:
-            rows[row["source"]] = last = row
-        elif last is not None:
-            last["why"] = f"{last['why']} {row['why']}".strip()
-    return rows
-
-
-def export(config: Path) -> list[dict[str, Any]]:
-    """Every stored article, through ``newsrelay export --format jsonl`` on stdout."""
-    result = run_newsrelay("export", "--format", "jsonl", config=config)
-    assert result.returncode == 0, result.stderr
-    return [json.loads(line) for line in result.stdout.splitlines()]
-
-
-def urlpath(request_target: str) -> str:
-    """The path of a request target, without its query."""
-    return request_target.split("?", 1)[0]
-
-
-def by_url(articles: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Articles keyed by each of their addresses (an article appears under each alias)."""
-    return {url: article for article in articles for url in article["urls"]}
 
 
 def persian_page() -> tuple[str, list[str]]:
@@ -320,7 +283,7 @@ def test_crawl_stores_every_story_once_and_a_recrawl_changes_nothing(
         ),
     )
 
-    first = run_newsrelay("crawl", "--all", config=config)
+    first = run_newsrelay("crawl", "--all", "--json", config=config)
 
     assert "Traceback" not in first.stderr, first.stderr
     assert first.returncode == 1, first.stdout + first.stderr  # the broken source failed
@@ -332,11 +295,11 @@ def test_crawl_stores_every_story_once_and_a_recrawl_changes_nothing(
         "farsi": "ok",
         "broken": "failed",
     }
-    assert {name: row["failed"] for name, row in rows.items()} == {
-        "wire": "1",
-        "courier": "0",
-        "farsi": "0",
-        "broken": "1",
+    assert {name: row["errors"] for name, row in rows.items()} == {
+        "wire": 1,
+        "courier": 0,
+        "farsi": 0,
+        "broken": 1,
     }
     assert rows["wire"]["why"] == f"page {site.url(MISSING)}: HTTP 404"
     assert rows["broken"]["why"].startswith(f"feed {site.url(BROKEN_FEED)}: not a feed: ")
@@ -345,9 +308,9 @@ def test_crawl_stores_every_story_once_and_a_recrawl_changes_nothing(
     # Five stories; the harbour strike (same URL in both feeds) and the solar copy (same text
     # at another URL) count once each as a duplicate or, had one source finished before the
     # other read its feed, as already stored.
-    assert sum(int(row["new"]) for row in rows.values()) == 5
-    assert rows["farsi"]["new"] == "1"
-    assert sum(int(rows[s]["duplicates"]) + int(rows[s]["already stored"]) for s in rows) == 2
+    assert sum(row["new"] for row in rows.values()) == 5
+    assert rows["farsi"]["new"] == 1
+    assert sum(rows[s]["duplicates"] + rows[s]["known"] for s in rows) == 2
 
     # The tracking-parameter links were fetched once, at the canonical address.
     assert [hit.path for hit in site.hits(STORY)] == [STORY]
@@ -366,18 +329,24 @@ def test_crawl_stores_every_story_once_and_a_recrawl_changes_nothing(
 
     # -- the same feeds again: unchanged, so each is answered 304 ----------------------------
     requests_before = len(site.requests)
-    second = run_newsrelay("crawl", "wire", "courier", "farsi", config=config)
+    second = run_newsrelay("crawl", "--json", "wire", "courier", "farsi", config=config)
 
     assert "Traceback" not in second.stderr, second.stderr
     assert second.returncode == 0, second.stdout + second.stderr
     rows = summary(second.stdout)
     assert {
-        name: (row["status"], row["new"], row["duplicates"], row["feeds unchanged"], row["failed"])
+        name: (
+            row["status"],
+            row["new"],
+            row["duplicates"],
+            row["feeds_not_modified"],
+            row["errors"],
+        )
         for name, row in rows.items()
     } == {
-        "wire": ("ok", "0", "0", "1", "0"),
-        "courier": ("ok", "0", "0", "1", "0"),
-        "farsi": ("ok", "0", "0", "1", "0"),
+        "wire": ("ok", 0, 0, 1, 0),
+        "courier": ("ok", 0, 0, 1, 0),
+        "farsi": ("ok", 0, 0, 1, 0),
     }
     repoll = [r for r in site.requests[requests_before:] if urlpath(r.path) != "/robots.txt"]
     assert sorted(urlpath(r.path) for r in repoll) == sorted([WIRE_FEED, COURIER_FEED, FARSI_FEED])
@@ -389,13 +358,13 @@ def test_crawl_stores_every_story_once_and_a_recrawl_changes_nothing(
     assert wire_feed is not None
     site.add(WIRE_FEED, wire_feed.body + b"\n", content_type=wire_feed.content_type)
     requests_before = len(site.requests)
-    third = run_newsrelay("crawl", "wire", config=config)
+    third = run_newsrelay("crawl", "--json", "wire", config=config)
     assert third.returncode == 0, third.stdout + third.stderr  # only a page failed
     rows = summary(third.stdout)
-    assert (rows["wire"]["new"], rows["wire"]["already stored"], rows["wire"]["failed"]) == (
-        "0",
-        "3",  # solar, story, harbour (the 404 page is not stored)
-        "1",
+    assert (rows["wire"]["new"], rows["wire"]["known"], rows["wire"]["errors"]) == (
+        0,
+        3,  # solar, story, harbour (the 404 page is not stored)
+        1,
     )
     assert rows["wire"]["why"] == f"page {site.url(MISSING)}: HTTP 404"
     # No stored page was requested again; the page that failed is retried.
@@ -459,6 +428,8 @@ def test_scrapy_crawl_feeds_uses_the_config_file(site: LocalSite, tmp_path: Path
 def test_private_addresses_are_refused_by_default(site: LocalSite, tmp_path: Path) -> None:
     """With ``allow_private_networks = false`` a loopback feed is not even requested: the
     source fails with a reason saying it was refused, the exit code is 1, nothing is stored.
+    Without ``--json`` the same crawl prints the "crawl summary" table, the reason in it as
+    text (its ``[fetch]`` is not console markup).
     """
     for path in (WIRE_FEED, SOLAR, STORY, HARBOUR):
         serve(site, path)
@@ -470,28 +441,40 @@ def test_private_addresses_are_refused_by_default(site: LocalSite, tmp_path: Pat
         allow_private=False,
     )
 
-    result = run_newsrelay("crawl", "wire", config=config)
+    result = run_newsrelay("crawl", "--json", "wire", config=config)
 
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 1, result.stdout + result.stderr
     row = summary(result.stdout)["wire"]
-    assert (row["status"], row["new"], row["failed"]) == ("failed", "0", "1")
+    assert (row["status"], row["new"], row["errors"]) == ("failed", 0, 1)
     assert row["why"].startswith(f"feed {site.url(WIRE_FEED)}: refused 127.0.0.1:"), row
     assert "non-public address" in row["why"]
-    # The hint names the setting as the config file spells it; the table must not eat the
-    # "[fetch]" as console markup.
+    # The hint names the setting as the config file spells it.
     assert row["why"].endswith("(set [fetch] allow_private_networks = true to allow)"), row
     assert site.requests == []  # not the feed, not even robots.txt
     with sqlite3.connect(database) as conn:
         assert conn.execute("SELECT count(*) FROM articles").fetchone() == (0,)
         assert conn.execute("SELECT status FROM crawl_runs").fetchall() == [("failed",)]
 
+    # For people: the table, which must not eat the reason's "[fetch]" as console markup.
+    table = run_newsrelay("crawl", "wire", config=config)
+
+    assert "Traceback" not in table.stderr, table.stderr
+    assert table.returncode == 1, table.stdout + table.stderr
+    assert "crawl summary" in table.stdout
+    assert "wire" in table.stdout
+    assert "failed" in table.stdout
+    assert "allow_private_networks" in table.stdout, table.stdout
+    assert "[fetch]" in table.stdout, table.stdout
+    assert site.requests == []
+
 
 # -- what a feed says reaches the summary as text ------------------------------------------
 def test_summary_shows_feed_text_verbatim(site: LocalSite, tmp_path: Path) -> None:
     """An entry linking to ``ftp://.../[/reports]/...`` is skipped and counted as failed, the
     other entry is stored, the source stays ok (exit 0), and the summary quotes the link as
-    the feed wrote it: a feed cannot inject console markup into the table, nor crash it.
+    the feed wrote it. (That such text is not console markup in the table people read is
+    checked in ``test_private_addresses_are_refused_by_default``.)
     """
     for path in (ODD_LINK_FEED, SOLAR):
         serve(site, path)
@@ -502,12 +485,12 @@ def test_summary_shows_feed_text_verbatim(site: LocalSite, tmp_path: Path) -> No
         sources_toml(site, {"wire": ODD_LINK_FEED}),
     )
 
-    result = run_newsrelay("crawl", "wire", config=config)
+    result = run_newsrelay("crawl", "--json", "wire", config=config)
 
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 0, result.stdout + result.stderr
     row = summary(result.stdout)["wire"]
-    assert (row["status"], row["new"], row["failed"]) == ("ok", "1", "1")
+    assert (row["status"], row["new"], row["errors"]) == ("ok", 1, 1)
     assert row["why"] == (
         f"entry {site.url(ODD_LINK_FEED)}: not an http(s) URL: "
         "'ftp://ftp.newsrelay.test/pub/[/reports]/desalination-2026.pdf'"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import sqlite3
 import subprocess
@@ -20,111 +19,17 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import NEWSRELAY, run_newsrelay, write_config
 from tests.localsite import LocalSite, wait_until
+from tests.support import (
+    NEWSRELAY,
+    DaemonProcess,
+    daemon_config,
+    newsroom,
+    run_newsrelay,
+    source_toml,
+)
 
 SUMMARY_KEYS = {"source", "run_id", "new", "duplicates", "errors", "duration_s"}
-WORDS = (  # noqa: SIM905 - a sentence of words reads better than a list
-    "harbour council budget river minister rail tunnel school hospital drought "
-    "farmers election court museum festival bridge vaccine airport strike coast storm "
-    "energy grid wheat export bank currency port ferry library reform police market "
-    "village"
-).split()
-
-
-def newsroom(
-    site: LocalSite, name: str, stories: int, *, thin: bool = False, delay: float = 0.0
-) -> str:
-    """An RSS feed of ``stories`` article pages under ``/<name>/``; returns the feed's URL.
-
-    Each story has its own text (seeded by name and number). ``thin`` pages carry no article
-    text, only site chrome, as after a redesign; the feed's description still has a summary.
-    ``delay``: seconds each page takes to answer.
-    """
-    items = []
-    for number in range(stories):
-        rng = random.Random(f"{name}-{number}")
-        title = f"{name} story {number}: {' '.join(rng.sample(WORDS, 4))}"
-        paragraphs = [
-            " ".join(rng.choice(WORDS) for _ in range(60)).capitalize() + "." for _ in range(4)
-        ]
-        body = "" if thin else "".join(f"<p>{p}</p>" for p in paragraphs)
-        path = f"/{name}/news/{number}.html"
-        site.add(
-            path,
-            f"<html><head><title>{title}</title></head><body><nav>Home | World | Sport</nav>"
-            f"<article><h1>{title}</h1>{body}</article><footer>Contact us</footer></body></html>",
-            delay=delay,
-        )
-        items.append(
-            f"<item><title>{title}</title><link>{site.url(path)}</link>"
-            f"<guid>{name}-{number}</guid><description>{paragraphs[0]}</description>"
-            "<pubDate>Wed, 25 Nov 2026 10:00:00 GMT</pubDate></item>"
-        )
-    feed = (
-        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
-        f"<title>{name}</title><link>{site.base}</link>{''.join(items)}</channel></rss>"
-    )
-    return site.add(f"/{name}/feed.xml", feed, content_type="application/rss+xml")
-
-
-def source_toml(name: str, feed: str, schedule: str = 'interval = "1s"') -> str:
-    return f'[[sources]]\nname = "{name}"\nfeeds = ["{feed}"]\n{schedule}\n\n'
-
-
-def daemon_config(path: Path, db_url: str, sources: str, **daemon: str) -> Path:
-    settings = {"heartbeat": '"1s"', "stop_timeout": '"10s"', "jitter": "0.0", **daemon}
-    table = "[daemon]\n" + "".join(f"{key} = {value}\n" for key, value in settings.items())
-    return write_config(path, db_url, table + "\n" + sources)
-
-
-class DaemonProcess:
-    """``newsrelay --log-format json run`` in the background, its log in a file."""
-
-    def __init__(self, config: Path, *args: str) -> None:
-        self.log_path = config.with_suffix(f".{time.monotonic_ns()}.log")
-        self._log = self.log_path.open("wb")
-        command = [str(NEWSRELAY), "--config", str(config), "--log-format", "json", "run", *args]
-        self.process = subprocess.Popen(
-            command,
-            stdout=subprocess.DEVNULL,
-            stderr=self._log,
-            start_new_session=True,  # its own process group, as under systemd
-        )
-
-    def records(self) -> list[dict[str, Any]]:
-        """Every log line so far, parsed: a line that is not JSON fails the test."""
-        text = self.log_path.read_text(encoding="utf-8")
-        complete = text[: text.rfind("\n") + 1]  # a line still being written waits
-        return [json.loads(line) for line in complete.splitlines() if line.strip()]
-
-    def summaries(self, source: str | None = None) -> list[dict[str, Any]]:
-        return [
-            r
-            for r in self.records()
-            if r["msg"].startswith("crawl ") and "run_id" in r
-            if source is None or r["source"] == source
-        ]
-
-    def wait_for(self, predicate: Any, timeout: float = 30.0) -> None:
-        if not wait_until(predicate, timeout=timeout, interval=0.2):
-            raise AssertionError(f"timed out; log so far:\n{self.log_path.read_text()[-4000:]}")
-
-    def signal(self, signum: int) -> None:
-        self.process.send_signal(signum)
-
-    def stop(self, timeout: float = 20.0) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=timeout)
-        finally:
-            self._log.close()
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self._log.close()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from storage.export import file_name, write_stream
 from storage.publishing import iter_articles, publishing
 from storage.records import ArticleRecord, Selection
 from storage.sources import ensure_source
-from tests.conftest import NEWSRELAY, write_config
+from tests.support import NEWSRELAY, write_config
 
 XSS = [
     "<script>alert(1)</script>",

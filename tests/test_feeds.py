@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
 
 from crawler.feed_parser import parse_feed
-from tests.conftest import CORPUS
+from tests.support import CORPUS, corpus_feeds
 
 # (file in the corpus, entries it must yield, a link among them)
 KNOWN = [
@@ -18,16 +17,6 @@ KNOWN = [
     ("arminreiter__FeedReader/FeedReader.Tests/Feeds/Rss10OrfAt.xml", 10, "orf.at"),
     ("arminreiter__FeedReader/FeedReader.Tests/Feeds/Rss20CTVNews.xml", 10, "ctvnews.ca"),
 ]
-
-
-def corpus_feeds() -> list[tuple[str, str]]:
-    """(path, declared format) of every feed document in the corpus (JSON fixtures left out)."""
-    manifest = CORPUS / "MANIFEST.tsv"
-    if not manifest.exists():
-        pytest.fail(f"the test corpus is missing: {manifest}")
-    with manifest.open(encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
-    return [(r["file"], r["format"]) for r in rows if r["format"] != "json"]
 
 
 @pytest.mark.parametrize(("name", "minimum", "host"), KNOWN)

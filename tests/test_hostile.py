@@ -13,23 +13,16 @@ wall time are measured (``os.wait4`` on the subprocess) and bounded.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
-import subprocess
-import threading
 import time
 import uuid
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import pytest
-
-from tests.conftest import FIXTURES, NEWSRELAY
 from tests.localsite import LocalSite, SilentServer, repeated
+from tests.support import FIXTURES, PEAK_RSS_LIMIT_MIB, json_logs, run_measured
 
 HOSTILE = FIXTURES / "hostile"
 FAKE_ORIGIN = b"http://newsrelay.test"
@@ -38,44 +31,7 @@ ATOM = "application/atom+xml"
 TIMEOUT = 2.0  # [fetch] timeout of the test config, seconds
 MAX_PAGE_BYTES = 1024 * 1024
 TWO_GB = 2 * 1024**3
-PEAK_RSS_LIMIT_MIB = 400
 WALL_LIMIT_S = 60
-
-
-@dataclass(frozen=True)
-class Measured:
-    returncode: int
-    stdout: str
-    stderr: str
-    peak_rss_mib: float
-    seconds: float
-
-
-def run_measured(config: Path, *args: str, timeout: float = 120) -> Measured:
-    """Run ``newsrelay`` and return its output, its own peak RSS and its wall time."""
-    out, err = config.with_suffix(".out"), config.with_suffix(".err")
-    command = [str(NEWSRELAY), "--config", str(config), *args]
-    started = time.monotonic()
-    with out.open("w") as stdout, err.open("w") as stderr:
-        process = subprocess.Popen(command, stdout=stdout, stderr=stderr)
-        killer = threading.Timer(timeout, process.kill)
-        killer.start()
-        try:
-            _, status, usage = os.wait4(process.pid, 0)
-        finally:
-            killer.cancel()
-        process.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.monotonic() - started
-    if process.returncode == -signal.SIGKILL:
-        pytest.fail(f"newsrelay {' '.join(args)} was killed after {timeout} s")
-    # ru_maxrss is in KiB on Linux.
-    return Measured(
-        process.returncode,
-        out.read_text(encoding="utf-8"),
-        err.read_text(encoding="utf-8"),
-        usage.ru_maxrss / 1024,
-        seconds,
-    )
 
 
 def article(title: str) -> str:
@@ -131,11 +87,6 @@ def sources_toml(sources: dict[str, dict[str, list[str]]]) -> str:
         + "\n"
         for name, tables in sources.items()
     )
-
-
-def json_logs(stderr: str) -> list[dict[str, Any]]:
-    """Every stderr line as JSON (``--log-format json``): a line that is not fails the test."""
-    return [json.loads(line) for line in stderr.splitlines() if line.strip()]
 
 
 @dataclass

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import NEWSRELAY, Result, run_newsrelay
 from tests.localsite import LocalSite, SilentServer
+from tests.support import NEWSRELAY, Result, run_newsrelay
 
 VALID = """\
 [database]

@@ -22,11 +22,16 @@ from crawler.config import load_config
 from crawler.feed_parser import parse_feed
 from crawler.scope import in_scope, source_domains
 from crawler.urls import canonical_url
-from tests.conftest import CORPUS, REPO, run_newsrelay, write_config
 from tests.localsite import LocalSite
-from tests.test_crawl import summary
-from tests.test_hostile import json_logs
-from tests.test_polite import article_html
+from tests.support import (
+    CORPUS,
+    REPO,
+    article_html,
+    json_logs,
+    run_newsrelay,
+    summary,
+    write_config,
+)
 
 RSS = "application/rss+xml; charset=utf-8"
 HINT = "(set [fetch] allow_private_networks = true to allow)"
@@ -87,7 +92,7 @@ def test_a_name_that_resolves_to_loopback_is_refused_when_connecting(
     refused = write_config(
         tmp_path / "refused.toml", f"sqlite:///{database}", sources, allow_private=False
     )
-    result = run_newsrelay("--log-format", "json", "crawl", "--all", config=refused)
+    result = run_newsrelay("--log-format", "json", "crawl", "--all", "--json", config=refused)
 
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 1
@@ -239,7 +244,7 @@ def test_links_to_other_sites_are_counted_not_followed(site: LocalSite, tmp_path
 
     database = tmp_path / "scoped.db"
     config = write_config(tmp_path / "scoped.toml", f"sqlite:///{database}", source("s", feed))
-    result = run_newsrelay("--log-format", "json", "crawl", "s", config=config)
+    result = run_newsrelay("--log-format", "json", "crawl", "s", "--json", config=config)
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert runs(database)["s"][:3] == ("ok", 1, 0)

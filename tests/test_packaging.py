@@ -17,8 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO, write_config
 from tests.localsite import LocalSite, wait_until
+from tests.support import REPO, write_config
 
 DOCKERFILE = REPO / "Dockerfile"
 

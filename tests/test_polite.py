@@ -14,7 +14,6 @@ its two log lines, robots.txt, and the per-host concurrency limit.
 from __future__ import annotations
 
 import json
-import random
 import time
 import zlib
 from collections.abc import Sequence
@@ -26,37 +25,14 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from tests.conftest import Result, run_newsrelay, write_config
 from tests.localsite import LocalSite, RecordedRequest
-from tests.test_crawl import summary
+from tests.support import Result, article_html, run_newsrelay, summary, write_config
 
 RSS = "application/rss+xml; charset=utf-8"
 FEED = "/feed.xml"
 
-# 64 made-up words: random sentences of them share next to no word 3-grams.
-_WORDS = tuple(
-    head + tail
-    for head in ("ka", "lo", "mi", "nu", "pe", "ro", "su", "ti")
-    for tail in ("ran", "del", "mos", "vek", "zul", "bon", "tar", "lis")
-)
-
 
 # -- the site -------------------------------------------------------------------------------
-def article_html(n: int) -> str:
-    """An article page whose text shares no sentence with any other ``n``: each page is a
-    story of its own, never a duplicate of another."""
-    rng = random.Random(n)
-    paragraphs = "\n".join(
-        "<p>" + " ".join(rng.choice(_WORDS) for _ in range(36)).capitalize() + ".</p>"
-        for _ in range(5)
-    )
-    return (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>Story number {n}</title></head><body>"
-        f"<article><h1>Story number {n}</h1>{paragraphs}</article></body></html>"
-    )
-
-
 def rss(site: LocalSite, paths: Sequence[str], *, ttl_minutes: int | None = None) -> str:
     """An RSS 2.0 feed listing ``paths`` on ``site``."""
     published = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
@@ -101,8 +77,10 @@ def config_file(
 
 # -- reading what happened ------------------------------------------------------------------
 def crawl(config: Path, *args: str, timeout: float = 60) -> Result:
-    """``newsrelay --log-format json crawl ARGS``; fails the test on a traceback."""
-    result = run_newsrelay("--log-format", "json", "crawl", *args, config=config, timeout=timeout)
+    """``newsrelay --log-format json crawl --json ARGS``; fails the test on a traceback."""
+    result = run_newsrelay(
+        "--log-format", "json", "crawl", "--json", *args, config=config, timeout=timeout
+    )
     assert "Traceback" not in result.stderr, result.stderr
     return result
 
@@ -163,8 +141,8 @@ def test_unchanged_feed_is_answered_304_and_refetch_bypasses_it(
     site: LocalSite, tmp_path: Path
 ) -> None:
     """The second poll of an unchanged feed sends back its ETag and Last-Modified, is answered
-    304 and fetches no article page; the summary counts it under "feeds unchanged" and the run
-    row under ``feeds_not_modified``. ``--refetch`` then asks for the feed unconditionally and
+    304 and fetches no article page; the summary and the run row count it under
+    ``feeds_not_modified``. ``--refetch`` then asks for the feed unconditionally and
     fetches its pages again: they are recorded as duplicates, nothing new is stored.
     """
     pages = ["/news/one.html", "/news/two.html"]
@@ -175,7 +153,7 @@ def test_unchanged_feed_is_answered_304_and_refetch_bypasses_it(
 
     first = crawl(config, "outlet")
     assert first.returncode == 0, first.stdout + first.stderr
-    assert summary(first.stdout)["outlet"]["new"] == "2"
+    assert summary(first.stdout)["outlet"]["new"] == 2
     feed_answer = site.hits(FEED)[-1]
     assert feed_answer.status == 200
     assert "if-none-match" not in feed_answer.headers
@@ -193,11 +171,11 @@ def test_unchanged_feed_is_answered_304_and_refetch_bypasses_it(
     assert feed_answer.headers.get("if-none-match") == etag
     assert feed_answer.headers.get("if-modified-since") == last_modified
     row = summary(second.stdout)["outlet"]
-    assert (row["status"], row["new"], row["duplicates"], row["feeds unchanged"]) == (
+    assert (row["status"], row["new"], row["duplicates"], row["feeds_not_modified"]) == (
         "ok",
-        "0",
-        "0",
-        "1",
+        0,
+        0,
+        1,
     )
     runs = query(db_url, "SELECT feeds_not_modified, pages_fetched FROM crawl_runs ORDER BY id")
     assert runs[-1] == (1, 0)
@@ -213,11 +191,11 @@ def test_unchanged_feed_is_answered_304_and_refetch_bypasses_it(
     assert "if-none-match" not in feed_answer.headers
     assert "if-modified-since" not in feed_answer.headers
     row = summary(third.stdout)["outlet"]
-    assert (row["status"], row["new"], row["duplicates"], row["feeds unchanged"]) == (
+    assert (row["status"], row["new"], row["duplicates"], row["feeds_not_modified"]) == (
         "ok",
-        "0",
-        "2",
-        "0",
+        0,
+        2,
+        0,
     )
     assert query(db_url, "SELECT count(*) FROM articles") == [(2,)]
 
@@ -336,7 +314,7 @@ def test_transient_page_errors_are_retried_with_backoff_and_retry_after(
 
     assert result.returncode == 0, result.stdout + result.stderr
     row = summary(result.stdout)["outlet"]
-    assert (row["status"], row["new"], row["failed"]) == ("ok", "3", "0"), row
+    assert (row["status"], row["new"], row["errors"]) == ("ok", 3, 0), row
     first, retry = site.hits(flaky)
     assert (first.status, retry.status) == (503, 200)
     assert 0 < retry.at - first.at < 3.0  # up to 1 s of backoff, plus a loaded machine
@@ -397,7 +375,7 @@ def test_failing_source_backs_off_and_recovers(
     recovered = crawl(config, "shaky")
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
     row = summary(recovered.stdout)["shaky"]
-    assert (row["status"], row["new"]) == ("ok", "1"), row
+    assert (row["status"], row["new"]) == ("ok", 1), row
     assert health(db_url, "shaky") == (0, None)
     back = messages(recovered, "source recovered")
     assert len(back) == 1, recovered.stderr
@@ -425,7 +403,7 @@ def test_robots_txt_disallowed_page_is_not_fetched(site: LocalSite, tmp_path: Pa
     assert [r.status for r in site.hits("/robots.txt")] == [200]
     assert [r.status for r in site.hits(public)] == [200]
     row = summary(result.stdout)["outlet"]
-    assert (row["status"], row["new"], row["failed"]) == ("ok", "1", "1"), row
+    assert (row["status"], row["new"], row["errors"]) == ("ok", 1, 1), row
     assert row["why"] == f"page {site.url(private)}: Forbidden by robots.txt", row
     assert query(db_url, "SELECT url FROM articles") == [(site.url(public),)]
 
@@ -445,6 +423,6 @@ def test_per_host_concurrency_is_capped(site: LocalSite, tmp_path: Path) -> None
     result = crawl(config, "outlet")
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert summary(result.stdout)["outlet"]["new"] == "8"
+    assert summary(result.stdout)["outlet"]["new"] == 8
     assert sorted(paths(site.requests)) == sorted([FEED, *pages])
     assert site.max_in_flight == 2

@@ -24,9 +24,8 @@ from lxml import etree
 from lxml import html as lxml_html
 from markdown_it import MarkdownIt
 
-from tests.conftest import FIXTURES, run_newsrelay, write_config
 from tests.localsite import LocalSite
-from tests.test_polite import article_html
+from tests.support import FIXTURES, article_html, run_newsrelay, write_config
 
 PAYLOADS = [
     line

@@ -26,9 +26,8 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from tests.conftest import FIXTURES, Result, run_newsrelay, write_config
 from tests.localsite import LocalSite
-from tests.test_crawl import export, summary, urlpath
+from tests.support import FIXTURES, Result, export, run_newsrelay, summary, urlpath, write_config
 
 SOURCES = FIXTURES / "sources"
 ARTICLE = Template((SOURCES / "article.html").read_text(encoding="utf-8"))
@@ -210,8 +209,8 @@ def rss(items: list[tuple[str, str, datetime | None]]) -> str:
 
 # -- helpers --------------------------------------------------------------------------------
 def crawl(config: Path, *names: str) -> Result:
-    """``newsrelay crawl NAMES`` (``--all`` when none are named), checked for tracebacks."""
-    result = run_newsrelay("crawl", *(names or ("--all",)), config=config)
+    """``newsrelay crawl --json NAMES`` (``--all`` if none), checked for tracebacks."""
+    result = run_newsrelay("crawl", "--json", *(names or ("--all",)), config=config)
     assert "Traceback" not in result.stderr, result.stderr
     return result
 
@@ -351,9 +350,9 @@ def test_news_sitemaps_follow_only_entries_younger_than_max_age(
 
     assert result.returncode == 0, result.stdout + result.stderr
     rows = summary(result.stdout)
-    assert {name: (row["status"], row["new"], row["failed"]) for name, row in rows.items()} == {
-        "daily": ("ok", "6", "0"),
-        "hourly": ("ok", "2", "0"),
+    assert {name: (row["status"], row["new"], row["errors"]) for name, row in rows.items()} == {
+        "daily": ("ok", 6, 0),
+        "hourly": ("ok", 2, 0),
     }
     fetched = sorted(path for path, (_, published) in pages.items() if published)
     never = sorted(path for path, (_, published) in pages.items() if not published)
@@ -472,10 +471,10 @@ def test_listing_pages_are_followed_until_nothing_new(
 
     assert first.returncode == 1, first.stdout + first.stderr  # the gallery failed
     rows = summary(first.stdout)
-    assert {name: (row["status"], row["new"], row["failed"]) for name, row in rows.items()} == {
-        "latest": ("ok", "9", "0"),
-        "brief": ("ok", "4", "0"),
-        "gallery": ("failed", "0", "1"),
+    assert {name: (row["status"], row["new"], row["errors"]) for name, row in rows.items()} == {
+        "latest": ("ok", 9, 0),
+        "brief": ("ok", 4, 0),
+        "gallery": ("failed", 0, 1),
     }
     assert (
         rows["gallery"]["why"] == f"listing {site.url('/gallery/')}: not an HTML page (image/png)"
@@ -507,11 +506,11 @@ def test_listing_pages_are_followed_until_nothing_new(
 
     assert second.returncode == 0, second.stdout + second.stderr
     row = summary(second.stdout)["latest"]
-    assert (row["status"], row["new"], row["already stored"], row["failed"]) == (
+    assert (row["status"], row["new"], row["known"], row["errors"]) == (
         "ok",
-        "1",
-        "5",  # stories 9 and 8 on page 1, 7, 6 and 5 on page 2
-        "0",
+        1,
+        5,  # stories 9 and 8 on page 1, 7, 6 and 5 on page 2
+        0,
     )
     assert paths_since(site, mark) == sorted(["/latest/", "/latest/page/2/", new.path])
 
@@ -701,7 +700,7 @@ def test_feed_sitemap_and_listing_of_one_source_store_each_story_once(
 
     assert first.returncode == 0, first.stdout + first.stderr
     row = summary(first.stdout)["mixed"]
-    assert (row["status"], row["new"], row["duplicates"], row["failed"]) == ("ok", "7", "0", "0")
+    assert (row["status"], row["new"], row["duplicates"], row["errors"]) == ("ok", 7, 0, 0)
     paths = [s.path for s in stories]
     assert hit_counts(site, paths) == dict.fromkeys(paths, 1)
     assert [hit.path for hit in site.hits(stories[0].path)] == [stories[0].path]

@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import FIXTURES, run_newsrelay, write_config
 from tests.localsite import LocalSite
+from tests.support import FIXTURES, run_newsrelay, write_config
 
 PAGE = FIXTURES / "site" / "news" / "harbour-strike.html"
 HEAVY = ("trafilatura", "numpy", "feedparser", "lxml", "htmldate", "justext")
