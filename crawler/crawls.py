@@ -8,6 +8,7 @@ process keeps for its whole life: a Twisted reactor cannot be restarted.
 from __future__ import annotations
 
 import asyncio
+import collections
 import gc
 import logging
 from collections.abc import Sequence
@@ -32,6 +33,44 @@ from storage.sources import backoff_until
 logger = logging.getLogger(__name__)
 
 
+class CrawlLimit:
+    """At most ``size`` crawls at once, for every caller that shares it; the size can change
+    (a config reload) without letting the crawls started before and after add up."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.running = 0
+        self._waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def __aenter__(self) -> None:
+        while self.running >= self.size:
+            turn = asyncio.get_running_loop().create_future()
+            self._waiting.append(turn)
+            try:
+                await turn
+            except asyncio.CancelledError:
+                self._wake()  # a place this waiter was given goes to the next
+                raise
+        self.running += 1
+
+    async def __aexit__(self, *_: object) -> None:
+        self.running -= 1
+        self._wake()
+
+    def resize(self, size: int) -> None:
+        self.size = size
+        self._wake()
+
+    def _wake(self) -> None:
+        """Let as many waiting crawls look again as there are free places."""
+        for _ in range(self.size - self.running):
+            while self._waiting:
+                turn = self._waiting.popleft()
+                if not turn.done():  # not cancelled meanwhile
+                    turn.set_result(None)
+                    break
+
+
 @dataclass
 class Crawls:
     """The crawls of one config in one process: its Scrapy runner and its limit, with the
@@ -41,17 +80,20 @@ class Crawls:
     services: Services
     runner: AsyncCrawlerRunner
     # At most ``fetch.parallel_sources`` crawls at once, across every caller (the daemon's
-    # jobs each crawl one source).
-    limit: asyncio.Semaphore
+    # jobs each crawl one source), and across the generations a reload makes.
+    limit: CrawlLimit
     stopping: bool = False  # set by stop_crawls: sources not yet started are skipped
 
     @classmethod
-    def create(cls, config: Config, services: Services) -> Crawls:
+    def create(
+        cls, config: Config, services: Services, limit: CrawlLimit | None = None
+    ) -> Crawls:
+        """Crawls of ``config``; ``limit``: the one the crawls of an earlier config use."""
         return cls(
             config,
             services,
             AsyncCrawlerRunner(scrapy_settings(config)),
-            asyncio.Semaphore(config.fetch.parallel_sources),
+            limit or CrawlLimit(config.fetch.parallel_sources),
         )
 
     @property

@@ -117,6 +117,7 @@ class SourceRun:
     result: SourceResult | None = None
     fatal: str | None = None
     internal_errors: int = 0  # failures inside newsrelay (storage, workers), not the site's
+    due_now: bool = False  # the feeds to read again may be polled at once
     revisit_feeds: set[int] = field(default_factory=set)  # some pages must be retried
     fetched_feeds: set[int] = field(default_factory=set)  # answered 200 in this run
     claimed: set[str] = field(default_factory=set)
@@ -199,8 +200,10 @@ class SourceRun:
             self.error(f"crawl closed early: {reason}")
         if reason != "finished" or self.fatal:
             # Stopped before every entry was handled: the next poll must read these feeds in
-            # full, not get a 304 and never see the entries this run left.
+            # full, and soon, not get a 304 (or wait for the feed's TTL) while the entries this
+            # run left wait.
             self.revisit_feeds |= self.fetched_feeds
+            self.due_now = True
         try:
             self._record(status)
         except StorageError as exc:
@@ -227,7 +230,7 @@ class SourceRun:
     def _record(self, status: str) -> None:
         if self.run_id is None or self.ids is None:
             return
-        forget_validators(self.db, self.revisit_feeds)
+        forget_validators(self.db, self.revisit_feeds, due_now=self.due_now)
         finish_run(self.db, self.run_id, status, self.counters, "; ".join(self.errors) or None)
         if status in ("ok", "partial", "failed"):
             self._update_health(status != "failed")

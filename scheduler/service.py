@@ -291,7 +291,9 @@ class Daemon:
         for name in removed:
             self.scheduler.remove_job(name)
         self.config = config
-        self.crawls = Crawls.create(config, self.services)
+        limit = self.crawls.limit
+        limit.resize(config.fetch.parallel_sources)
+        self.crawls = Crawls.create(config, self.services, limit)
         self._generations = [c for c in self._generations if c.runner.crawlers] + [self.crawls]
         self._schedule([*added, *rescheduled])
         unschedule_all_but(self.db, new)

@@ -190,8 +190,11 @@ class CrawlRun(Base):
     pages_extracted: Mapped[int] = mapped_column(Integer, default=0)
     pages_thin: Mapped[int] = mapped_column(Integer, default=0)
     # The process that ran it: a run left "running" by a dead process is marked interrupted.
+    # A pid alone can be another process's by now: its boot and start time tell them apart.
     host: Mapped[str | None] = mapped_column(String(255))
     pid: Mapped[int | None] = mapped_column(Integer)
+    boot_id: Mapped[str | None] = mapped_column(String(64))
+    pid_start: Mapped[int | None] = mapped_column(BigInteger)
 
 
 Index("ix_crawl_runs_source_id_started_at", CrawlRun.source_id, CrawlRun.started_at)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -27,6 +28,8 @@ def start_run(db: Database, source_id: int) -> int:
             status="running",
             host=socket.gethostname(),
             pid=os.getpid(),
+            boot_id=boot_id(),
+            pid_start=process_start(os.getpid()),
         )
         session.add(run)
         session.flush()
@@ -66,31 +69,31 @@ def run_record(row: CrawlRun) -> RunRecord:
 
 def mark_abandoned_runs(db: Database) -> int:
     """Close as ``interrupted`` the runs left ``running`` by a process that died (``kill -9``,
-    power loss). Call it before this process opens runs of its own. Returns how many."""
-    host, me = socket.gethostname(), os.getpid()
+    power loss). Call it before this process opens runs of its own. Returns how many.
+
+    Their sources' feeds are read in full, and at once, by the next poll: the dead run may
+    have stored a feed's validators and its "not before" bound, and not its entries.
+    """
     with db.reading() as session:
         running = session.execute(
-            select(CrawlRun.id, CrawlRun.host, CrawlRun.pid, CrawlRun.started_at).where(
-                CrawlRun.status == "running"
-            )
+            select(
+                CrawlRun.id,
+                CrawlRun.host,
+                CrawlRun.pid,
+                CrawlRun.boot_id,
+                CrawlRun.pid_start,
+                CrawlRun.started_at,
+            ).where(CrawlRun.status == "running")
         ).all()
     cutoff = utcnow() - ABANDONED_AFTER
-    dead = [
-        row.id
-        for row in running
-        if row.pid is None
-        or (row.host == host and (row.pid == me or not _alive(row.pid)))
-        or (row.host != host and row.started_at < cutoff)
-    ]
+    dead = [row.id for row in running if _abandoned(row, cutoff)]
     if dead:
         with db.transaction() as session:
-            # The dead run may have stored a feed's validators and not its entries: the next
-            # poll must read those feeds in full (pages already stored are still skipped).
             sources = select(CrawlRun.source_id).where(CrawlRun.id.in_(dead))
             session.execute(
                 update(Feed)
                 .where(Feed.source_id.in_(sources))
-                .values(etag=None, last_modified=None)
+                .values(etag=None, last_modified=None, next_poll_after=None)
             )
             session.execute(
                 update(CrawlRun)
@@ -102,6 +105,36 @@ def mark_abandoned_runs(db: Database) -> int:
                 )
             )
     return len(dead)
+
+
+def _abandoned(row: Any, cutoff: datetime) -> bool:
+    """Whether the process that recorded this running run is gone."""
+    if row.pid is None:
+        return True
+    if row.host != socket.gethostname():  # another machine: we cannot ask it
+        return bool(row.started_at < cutoff)
+    if row.boot_id is not None and row.boot_id != boot_id():
+        return True  # this machine rebooted since
+    if row.pid == os.getpid() or not _alive(row.pid):
+        return True  # this process opens no runs before this check; or the pid is free
+    return row.pid_start is not None and row.pid_start != process_start(row.pid)
+
+
+def boot_id() -> str | None:
+    """This boot of this machine (Linux), or None."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (Linux), or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rpartition(")")[2].split()[19])  # field 22, starttime
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _alive(pid: int) -> bool:

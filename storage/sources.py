@@ -84,14 +84,16 @@ def record_feed_fetch(
         session.execute(update(Feed).where(Feed.id == feed_id).values(**values))
 
 
-def forget_validators(db: Database, feed_ids: Iterable[int]) -> None:
-    """Make the next poll of these feeds unconditional (some of their pages must be retried)."""
+def forget_validators(db: Database, feed_ids: Iterable[int], *, due_now: bool = False) -> None:
+    """Make the next poll of these feeds unconditional (some of their pages must be retried);
+    ``due_now``: and let it come at once, whatever the feed asked (TTL, max-age)."""
     ids = sorted(set(feed_ids))
+    values: dict[str, Any] = {"etag": None, "last_modified": None}
+    if due_now:
+        values["next_poll_after"] = None
     if ids:
         with db.transaction() as session:
-            session.execute(
-                update(Feed).where(Feed.id.in_(ids)).values(etag=None, last_modified=None)
-            )
+            session.execute(update(Feed).where(Feed.id.in_(ids)).values(**values))
 
 
 def backoff_until(db: Database, name: str) -> datetime | None:

@@ -14,7 +14,16 @@ from threading import Thread
 
 from storage.db import open_database
 from tests.localsite import LocalSite, wait_until
-from tests.support import NEWSRELAY, article_html, run_newsrelay, summary, write_config
+from tests.support import (
+    NEWSRELAY,
+    DaemonProcess,
+    article_html,
+    daemon_config,
+    run_newsrelay,
+    source_toml,
+    summary,
+    write_config,
+)
 
 RSS = "application/rss+xml"
 HTML = "text/html; charset=utf-8"
@@ -48,6 +57,14 @@ def with_fetch(config: Path, **values: object) -> Path:
     lines = "".join(f"{key} = {value}\n" for key, value in values.items())
     config.write_text(config.read_text().replace("[fetch]\n", "[fetch]\n" + lines, 1))
     return config
+
+
+def count_articles(database: Path) -> int:
+    """How many articles the database holds (0 before the crawl created it)."""
+    try:
+        return int(query(database, "SELECT count(*) FROM articles")[0][0])  # type: ignore[call-overload]
+    except sqlite3.OperationalError:
+        return 0
 
 
 def query(database: Path, sql: str) -> list[tuple[object, ...]]:
@@ -220,10 +237,7 @@ def test_a_batch_is_written_within_a_second_even_when_no_item_follows(
     try:
         assert wait_until(lambda: site.hits("/news/0.html"), timeout=30)
         served = time.monotonic()
-        stored = wait_until(
-            lambda: database.exists() and query(database, "SELECT count(*) FROM articles")[0][0],
-            timeout=5,
-        )
+        stored = wait_until(lambda: count_articles(database), timeout=5)
         waited = time.monotonic() - served
         assert stored, "the article was not written while the crawl waited for the slow page"
         assert waited < 4, waited
@@ -232,3 +246,128 @@ def test_a_batch_is_written_within_a_second_even_when_no_item_follows(
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert query(database, "SELECT count(*) FROM articles") == [(2,)]
+
+
+def test_a_run_left_by_a_reused_pid_or_an_earlier_boot_is_recognised_as_abandoned(
+    tmp_path: Path,
+) -> None:
+    """A run recorded as running by a process that is gone is closed at the next start,
+    also when its pid now belongs to another living process (pid reuse after a reboot or
+    a long uptime): the process's start time, or the boot, tells them apart."""
+    database = tmp_path / "newsrelay.db"
+    config = write_config(
+        tmp_path / "newsrelay.toml",
+        f"sqlite:///{database}",
+        '[[sources]]\nname = "a"\nfeeds = ["http://127.0.0.1:9/feed.xml"]\n',
+    )
+    assert run_newsrelay("crawl", "a", config=config).returncode == 1  # a source, a run
+    stranger = subprocess.Popen(["sleep", "60"])  # alive, but never ran a crawl
+    try:
+        query(database, f"UPDATE crawl_runs SET status = 'running', pid = {stranger.pid}")
+        query(database, "UPDATE crawl_runs SET pid_start = pid_start + 1000")  # not its start
+        run_newsrelay("crawl", "a", config=config)
+        statuses = query(database, "SELECT status FROM crawl_runs ORDER BY id")
+        assert statuses[0] == ("interrupted",), statuses
+
+        query(database, f"UPDATE crawl_runs SET status = 'running', pid = {stranger.pid}")
+        query(database, "UPDATE crawl_runs SET pid_start = NULL, boot_id = 'an earlier boot'")
+        run_newsrelay("crawl", "a", config=config)
+        statuses = query(database, "SELECT status FROM crawl_runs ORDER BY id")
+        assert all(s == ("interrupted",) or s == ("failed",) for s in statuses), statuses
+        assert ("running",) not in statuses
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_killed_run_leaves_its_feeds_due_at_once(site: LocalSite, tmp_path: Path) -> None:
+    """kill -9 during a run whose feed said max-age=900: the next due-only poll reads the
+    feed at once (not in 15 minutes) and stores the entry the killed run had not reached."""
+    site.add("/news/0.html", article_html(0), content_type=HTML)
+    site.add("/news/1.html", article_html(1), content_type=HTML, delay=30)
+    site.add(
+        "/feed.xml",
+        rss(site, ["/news/0.html", "/news/1.html"]),
+        content_type=RSS,
+        headers={"Cache-Control": "max-age=900"},
+    )
+    database = tmp_path / "newsrelay.db"
+    config = write_config(
+        tmp_path / "newsrelay.toml",
+        f"sqlite:///{database}",
+        f'[[sources]]\nname = "a"\nfeeds = ["{site.url("/feed.xml")}"]\n',
+    )
+    process = subprocess.Popen(
+        [str(NEWSRELAY), "--config", str(config), "crawl", "a", "--due-only"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    # The fast page is stored (the batch timer writes it within a second); the slow one is
+    # being waited for.
+    assert wait_until(lambda: count_articles(database), timeout=30)
+    process.kill()
+    process.wait()
+    [(next_poll,)] = query(database, "SELECT next_poll_after FROM feeds")
+    assert next_poll is not None  # the feed asked for 15 minutes of quiet
+
+    site.add("/news/1.html", article_html(1), content_type=HTML)  # no longer slow
+    again = run_newsrelay("crawl", "a", "--due-only", "--json", config=config)
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    row = summary(again.stdout)["a"]
+    assert (row["feeds_not_due"], row["new"]) == (0, 1), row
+    assert [r.status for r in site.hits("/feed.xml")] == [200, 200]
+
+
+def _most_at_once(database: Path) -> int:
+    """The most crawl runs that were running at the same moment."""
+    rows = query(database, "SELECT started_at, finished_at FROM crawl_runs")
+    events = sorted(
+        [(str(start), 1) for start, _ in rows] + [(str(end), -1) for _, end in rows if end],
+        key=lambda e: (e[0], e[1]),  # an end before a start at the same instant
+    )
+    running = most = 0
+    for _, step in events:
+        running += step
+        most = max(most, running)
+    return most
+
+
+def test_a_reload_never_lets_more_than_parallel_sources_run(
+    site: LocalSite, tmp_path: Path
+) -> None:
+    """SIGHUP while crawls run: the crawls started after the reload share the limit with
+    those started before it; at no moment do more than fetch.parallel_sources run."""
+    feeds = {}
+    for name in ("a", "b", "c"):
+        # Always a full answer, slow: every run of every source takes two seconds.
+        feeds[name] = site.add(
+            f"/{name}.xml", rss(site, []), content_type=RSS, conditional=False, delay=2
+        )
+    database = tmp_path / "newsrelay.db"
+    config = with_fetch(
+        daemon_config(
+            tmp_path / "newsrelay.toml",
+            f"sqlite:///{database}",
+            "".join(source_toml(name, feed) for name, feed in feeds.items()),
+        ),
+        parallel_sources=2,
+    )
+    daemon = DaemonProcess(config)
+    try:
+        daemon.wait_for(lambda: count_running(database) == 2)
+        daemon.signal(signal.SIGHUP)
+        daemon.wait_for(lambda: any("config reloaded" in r["msg"] for r in daemon.records()))
+        time.sleep(10)
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+    assert len(query(database, "SELECT id FROM crawl_runs")) >= 8  # the sources kept running
+    assert _most_at_once(database) <= 2
+
+
+def count_running(database: Path) -> int:
+    try:
+        return len(query(database, "SELECT id FROM crawl_runs WHERE status = 'running'"))
+    except sqlite3.OperationalError:
+        return 0
