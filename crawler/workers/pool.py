@@ -221,8 +221,8 @@ class Pool:
             sent = worker.sock.send(worker.outgoing)
         except BlockingIOError:
             sent = 0
-        except OSError as exc:
-            self._lost(worker, str(exc), WorkerDied("extraction worker died"))
+        except OSError as exc:  # it died before reading anything: no call had started
+            self._lost(worker, str(exc), None)
             return
         worker.outgoing = worker.outgoing[sent:]
         if worker.outgoing:
@@ -272,23 +272,24 @@ class Pool:
             future.set_exception(value)
 
     # -- losing and replacing workers -----------------------------------------------------------
-    def _lost(self, worker: _Worker, why: str, error: Exception) -> None:
+    def _lost(self, worker: _Worker, why: str, error: Exception | None) -> None:
         """A worker died or was killed: see :meth:`_drop`; a replacement is due."""
         if worker in self._workers:
             self._drop(worker, error)
             logger.error("extraction worker lost (%s): replacing it", why)
             self._replace()
 
-    def _drop(self, worker: _Worker, error: Exception) -> None:
-        """The call ``worker`` was running fails with ``error``; the calls queued behind it go
-        back to the front of the queue."""
+    def _drop(self, worker: _Worker, error: Exception | None) -> None:
+        """The call ``worker`` was running fails with ``error`` (None: it had started none);
+        the calls queued behind it go back to the front of the queue."""
         self._unwatch(worker)
         if worker.deadline is not None:
             worker.deadline.cancel()
         worker.sock.close()
         self._workers.remove(worker)
         if worker.calls:
-            _fail([worker.calls.popleft()], error)
+            if error is not None:
+                _fail([worker.calls.popleft()], error)
             self._pending.extendleft(reversed(worker.calls))
             worker.calls.clear()
 
