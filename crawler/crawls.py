@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from scrapy.crawler import AsyncCrawlerRunner
 
 from crawler.config import Config, SourceConfig
+from crawler.middlewares import crawl_stopping
 from crawler.reactor import run_in_reactor
 from crawler.services import Services
 from crawler.settings import scrapy_settings
@@ -85,9 +86,7 @@ class Crawls:
     stopping: bool = False  # set by stop_crawls: sources not yet started are skipped
 
     @classmethod
-    def create(
-        cls, config: Config, services: Services, limit: CrawlLimit | None = None
-    ) -> Crawls:
+    def create(cls, config: Config, services: Services, limit: CrawlLimit | None = None) -> Crawls:
         """Crawls of ``config``; ``limit``: the one the crawls of an earlier config use."""
         return cls(
             config,
@@ -257,6 +256,7 @@ async def stop_crawls(crawls: Crawls) -> None:
     stopping = asyncio.ensure_future(runner.stop())
     await asyncio.sleep(0)  # the engines start closing first, so they take no new requests
     for crawler in list(runner.crawlers):
+        crawler.signals.send_catch_log(crawl_stopping)  # retry waits end
         downloader = getattr(engine_of(crawler), "downloader", None)
         if isinstance(downloader, PerHostLimitedDownloader):
             downloader.cancel_downloads()

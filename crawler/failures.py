@@ -46,6 +46,10 @@ _LOST = (
 )
 
 
+class CrawlStopping(Exception):
+    """Work cancelled because its crawl is closing (SIGTERM): not the site's fault."""
+
+
 SIZE_LIMIT = "response larger than [fetch] max_page_bytes"
 _ANNOUNCED = re.compile(r"receive (\d+) bytes which is larger than download max size \((\d+)\)")
 _DECOMPRESSED = re.compile(r"exceeded DOWNLOAD_MAXSIZE \((\d+) B\) during decompression")

@@ -21,6 +21,7 @@ from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.response import response_status_message
 from twisted.internet.error import DNSLookupError
 
+from crawler.failures import CrawlStopping
 from crawler.network import (
     AddressRefused,
     GuardedResolver,
@@ -104,18 +105,42 @@ class HttpOnlyMetaRefreshMiddleware(MetaRefreshMiddleware):
             return response
 
 
+# Sent by crawler.crawls.stop_crawls to each crawl it closes: waits end at once.
+crawl_stopping = object()
+
+
 class BackoffRetryMiddleware(RetryMiddleware):
     """Scrapy's retries, spaced out: exponential backoff with full jitter, and a server's
     ``Retry-After`` (429, 503) honoured when it is short enough to wait for within a crawl.
 
     A longer Retry-After is not waited for: the response goes to the spider, which records it
-    as the earliest time to poll that feed again.
+    as the earliest time to poll that feed again. A wait ends at once when the crawl is asked
+    to stop (:data:`crawl_stopping`): the request fails with ``CrawlStopping``, which is no
+    failure of the site.
     """
 
     def __init__(self, settings: BaseSettings) -> None:
         super().__init__(settings)
         self.base = settings.getfloat("NEWSRELAY_RETRY_BACKOFF_BASE", 1.0)
         self.max_wait = settings.getfloat("NEWSRELAY_RETRY_MAX_WAIT", 60.0)
+        self._stopping = asyncio.Event()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        middleware = super().from_crawler(crawler)
+        crawler.signals.connect(middleware._stop, signal=crawl_stopping)
+        return middleware
+
+    def _stop(self) -> None:
+        self._stopping.set()
+
+    async def _wait(self, seconds: float) -> None:
+        """Sleep ``seconds``, unless the crawl is stopping: then raise CrawlStopping."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            return
+        raise CrawlStopping("the crawl is stopping")
 
     async def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]
         if request.meta.get("dont_retry") or response.status not in self.retry_http_codes:
@@ -130,7 +155,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
         retry = self._retry_request(request, response_status_message(response.status))
         if retry is None:
             return response
-        await asyncio.sleep(delay)
+        await self._wait(delay)
         return retry
 
     async def process_exception(  # type: ignore[override]
@@ -140,7 +165,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
             return None
         retry = self._retry_request(request, exception)
         if retry is not None:
-            await asyncio.sleep(self._backoff(request))
+            await self._wait(self._backoff(request))
         return retry
 
     def _retry_request(self, request: Request, reason: str | Exception) -> Request | None:

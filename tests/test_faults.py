@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -53,9 +54,12 @@ def heavy_page(paragraphs: int = 6000) -> str:
 
 
 def with_fetch(config: Path, **values: object) -> Path:
-    """``config`` (from write_config) with more keys in its [fetch] table."""
+    """``config`` (from write_config) with these keys in its [fetch] table."""
+    text = config.read_text()
+    for key in values:
+        text = re.sub(rf"(?m)^{key} = .*\n", "", text)
     lines = "".join(f"{key} = {value}\n" for key, value in values.items())
-    config.write_text(config.read_text().replace("[fetch]\n", "[fetch]\n" + lines, 1))
+    config.write_text(text.replace("[fetch]\n", "[fetch]\n" + lines, 1))
     return config
 
 
@@ -371,3 +375,35 @@ def count_running(database: Path) -> int:
         return len(query(database, "SELECT id FROM crawl_runs WHERE status = 'running'"))
     except sqlite3.OperationalError:
         return 0
+
+
+def test_sigterm_cancels_a_retry_wait(site: LocalSite, tmp_path: Path) -> None:
+    """A feed answers 503 with Retry-After: 50, so the crawl waits to retry it: SIGTERM during
+    that wait stops the daemon at once (not after daemon.stop_timeout), exit 0, and the run
+    is recorded interrupted."""
+    feed = site.add(
+        "/feed.xml", rss(site, []), content_type=RSS, status=503, headers={"Retry-After": "50"}
+    )
+    database = tmp_path / "newsrelay.db"
+    config = with_fetch(
+        daemon_config(
+            tmp_path / "newsrelay.toml",
+            f"sqlite:///{database}",
+            source_toml("a", feed, 'interval = "1h"'),
+            stop_timeout='"30s"',
+        ),
+        retries=2,
+    )
+    daemon = DaemonProcess(config)
+    try:
+        daemon.wait_for(lambda: site.hits("/feed.xml"))
+        time.sleep(0.5)  # the middleware is waiting out the Retry-After
+        started = time.monotonic()
+        code = daemon.stop(timeout=60)
+        took = time.monotonic() - started
+    finally:
+        daemon.kill()
+    assert code == 0
+    assert took < 5, took
+    assert query(database, "SELECT status FROM crawl_runs") == [("interrupted",)]
+    assert len(site.hits("/feed.xml")) == 1  # not retried after the stop

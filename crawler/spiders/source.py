@@ -29,7 +29,7 @@ from crawler.entries import (
     trust_guids,
 )
 from crawler.extracted import Page
-from crawler.failures import describe_exception, describe_failure, is_transient
+from crawler.failures import CrawlStopping, describe_exception, describe_failure, is_transient
 from crawler.feed_parser import FeedEntry, ParsedFeed
 from crawler.polling import conditional_headers, next_poll_bound, validators
 from crawler.processing import process_feed, process_page
@@ -39,7 +39,6 @@ from crawler.settings import fetch_settings
 from crawler.sitemap_parser import parse_sitemap
 from crawler.source_run import CrawlOptions, FailureKind, ProgressCallback, SourceRun
 from crawler.spiders import content_type, is_html
-from crawler.upstream.downloader import CrawlStopping
 from storage.articles import known_entries
 from storage.db import StorageError
 from storage.records import ArticleRecord, FeedState

@@ -31,10 +31,7 @@ from scrapy.utils.asyncio import call_later
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-
-class CrawlStopping(Exception):
-    """A download cancelled because its crawl is closing (SIGTERM): not the site's fault."""
-
+from crawler.failures import CrawlStopping
 
 # sha256 (first 16 hex digits) of the upstream methods this module depends on, as copied.
 UPSTREAM_SOURCES = {
