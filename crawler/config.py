@@ -24,29 +24,15 @@ from pydantic import (
     model_validator,
 )
 
+from crawler.dates import parse_interval
+
 DEFAULT_CONFIG_PATH = Path("newsrelay.toml")
 CONFIG_ENV = "NEWSRELAY_CONFIG"
 DATABASE_URL_ENV = "NEWSRELAY_DATABASE_URL"  # overrides [database] url (containers, secrets)
 
-_INTERVAL = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
 
 class ConfigError(Exception):
     """The config cannot be used; the message is one line meant for the user."""
-
-
-# [scheme://]user:password@host -> [scheme://]user:***@host (error messages quote the netloc
-# without its scheme)
-_CREDENTIALS = re.compile(
-    r"((?:[a-z][a-z0-9+.-]*://)?[^\s:/?#@'\"]+):[^\s@/?#'\"]+@(?=[\w\[])", re.I
-)
-
-
-def mask_secrets(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ``***``: for everything
-    newsrelay prints or logs (a database URL, a feed or proxy URL with credentials)."""
-    return _CREDENTIALS.sub(r"\1:***@", text)
 
 
 class _Strict(BaseModel):
@@ -64,6 +50,7 @@ class FetchConfig(_Strict):
     user_agent: str = "newsrelay/0.1 (+https://github.com/newsrelay/newsrelay)"
     obey_robots: bool = True
     timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
+    dns_timeout: Annotated[float, Field(gt=0, le=600)] = 20.0  # seconds a name lookup may take
     max_page_bytes: Annotated[int, Field(gt=0)] = 10 * 1024 * 1024
     concurrency_per_host: Annotated[int, Field(ge=1, le=64)] = 4
     retries: Annotated[int, Field(ge=0, le=10)] = 2
@@ -75,14 +62,6 @@ class FetchConfig(_Strict):
     # replaced, and the page fails.
     extract_timeout: Annotated[float, Field(gt=0, le=3600)] = 60.0
     autothrottle: bool = False  # Scrapy's AutoThrottle: adapt the request rate to latency
-
-
-def parse_interval(text: str) -> timedelta:
-    """``"15m"`` -> 15 minutes. Units: s, m, h, d."""
-    match = _INTERVAL.match(text)
-    if not match or int(match.group(1)) == 0:
-        raise ValueError(f"{text!r} is not an interval like '90s', '15m', '2h' or '1d'")
-    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
 def _check_css(value: str) -> str:

@@ -1,8 +1,13 @@
-"""Dates as feeds, sitemaps and pages write them, read into aware datetimes."""
+"""Dates and times as feeds, sitemaps and pages write them (read into aware datetimes), and as
+the config and the command line write them (intervals like ``15m``, moments like ``6h``)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
+
+_INTERVAL = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_iso_datetime(value: str | None) -> datetime | None:
@@ -15,3 +20,24 @@ def parse_iso_datetime(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_interval(text: str) -> timedelta:
+    """``"15m"`` -> 15 minutes. Units: s, m, h, d."""
+    match = _INTERVAL.match(text)
+    if not match or int(match.group(1)) == 0:
+        raise ValueError(f"{text!r} is not an interval like '90s', '15m', '2h' or '1d'")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def parse_moment(text: str, now: datetime | None = None) -> datetime:
+    """``"6h"`` (that long ago) or an ISO date/time (UTC when it names no zone)."""
+    try:
+        return (now or datetime.now(UTC)) - parse_interval(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is neither an ISO date/time nor an age like 6h") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -12,6 +12,8 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
+from scrapy.http import TextResponse
+
 from crawler.feed_parser import FeedEntry
 from crawler.scope import in_scope
 from crawler.urls import BadURL, canonical_url
@@ -86,3 +88,17 @@ def canonical_or_none(url: str) -> str | None:
         return canonical_url(url)
     except BadURL:
         return None
+
+
+def listing_links(response: TextResponse, selector: str) -> list[str]:
+    """The absolute http(s) links the listing's ``selector`` matches, but links into the
+    listing itself (share buttons, ``#comments``), which are no articles."""
+    links = []
+    here = canonical_or_none(response.url)
+    for element in response.css(selector):
+        hrefs = element.xpath("self::a/@href").getall() or element.css("a::attr(href)").getall()
+        for href in hrefs:
+            link = response.urljoin(href.strip())
+            if urlsplit(link).scheme in ("http", "https") and canonical_or_none(link) != here:
+                links.append(link)
+    return links

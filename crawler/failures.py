@@ -29,6 +29,7 @@ from twisted.internet.error import (
 from twisted.python.failure import Failure
 from twisted.web.client import ResponseFailed, ResponseNeverReceived
 
+from crawler.network import LookupTimedOut
 from crawler.workers import ExtractionTimeout, WorkerDied
 from storage.db import StorageError
 
@@ -60,6 +61,8 @@ def describe_failure(failure: Failure) -> str:
     error = failure.value
     if isinstance(error, HttpError):
         return f"HTTP {error.response.status}"
+    if isinstance(error, LookupTimedOut):
+        return str(error)
     if isinstance(error, _DNS):
         return "DNS lookup failed"
     if isinstance(error, _TIMEOUT):

@@ -25,6 +25,7 @@ from crawler.failures import CrawlStopping
 from crawler.network import (
     AddressRefused,
     GuardedResolver,
+    LookupTimedOut,
     dns_cache_size,
     guarded_resolver,
     is_public,
@@ -47,15 +48,16 @@ class NetworkGuardMiddleware:
 
     SCHEMES = ("http", "https")
 
-    def __init__(self, allow_private: bool, dns_cache_size: int) -> None:
+    def __init__(self, allow_private: bool, dns_cache_size: int, dns_timeout: float) -> None:
         self.allow_private = allow_private
         self.dns_cache_size = dns_cache_size
+        self.dns_timeout = dns_timeout
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         settings = crawler.settings
         allow_private = settings.getbool("NEWSRELAY_ALLOW_PRIVATE_NETWORKS")
-        return cls(allow_private, dns_cache_size(settings))
+        return cls(allow_private, dns_cache_size(settings), settings.getfloat("DNS_TIMEOUT"))
 
     def process_request(self, request: Request) -> None:
         parts = urlparse_cached(request)
@@ -72,16 +74,22 @@ class NetworkGuardMiddleware:
             raise AddressRefused(refused_message(host, host))
 
     def process_exception(self, request: Request, exception: Exception) -> None:
-        if isinstance(exception, CannotResolveHostError | DNSLookupError):
+        if isinstance(exception, CannotResolveHostError | DNSLookupError) and not isinstance(
+            exception, LookupTimedOut
+        ):
             host = urlparse_cached(request).hostname or ""
-            reason = self._resolver().refusal(host)
+            resolver = self._resolver()
+            reason = resolver.refusal(host)
             if reason:
                 raise AddressRefused(reason) from None
+            waited = resolver.timeout_of(host)
+            if waited is not None:
+                raise LookupTimedOut(f"DNS lookup timed out after {waited:g} s") from None
 
     def _resolver(self) -> GuardedResolver:
         from twisted.internet import reactor
 
-        return guarded_resolver(reactor, self.allow_private, self.dns_cache_size)
+        return guarded_resolver(reactor, self.allow_private, self.dns_cache_size, self.dns_timeout)
 
 
 class HttpOnlyMetaRefreshMiddleware(MetaRefreshMiddleware):

@@ -16,13 +16,16 @@ process runs one config, so ``[fetch] allow_private_networks`` is one setting pe
 from __future__ import annotations
 
 import ipaddress
+import socket
+import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
-from scrapy.exceptions import IgnoreRequest
-from scrapy.resolver import CachingHostnameResolver
+from scrapy.exceptions import CannotResolveHostError, IgnoreRequest
+from scrapy.resolver import CachingHostnameResolver, HostResolution
 from scrapy.settings import BaseSettings
 from scrapy.utils.datatypes import LocalCache
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import (
     IAddress,
     IHostnameResolver,
@@ -37,6 +40,10 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 class AddressRefused(IgnoreRequest):
     """The request's host is, or resolves only to, non-public addresses."""
+
+
+class LookupTimedOut(CannotResolveHostError):
+    """The host's name did not resolve within ``fetch.dns_timeout``."""
 
 
 def parse_ip(text: str) -> IPAddress | None:
@@ -92,28 +99,124 @@ class _PublicOnly:
         self._receiver.resolutionComplete()
 
 
+@implementer(IResolutionReceiver)
+class _Deadline:
+    """Pass a resolution on, unless it takes longer than ``timeout`` seconds: then end it with
+    no address (Twisted then fails the connection with a DNS error) and remember why."""
+
+    def __init__(
+        self, receiver: Any, name: str, timeout: float, reactor: Any, timed_out: Any
+    ) -> None:
+        self._receiver = receiver
+        self._name = name
+        self._timed_out = timed_out
+        self._timeout = timeout
+        self._done = False
+        self._timer = reactor.callLater(timeout, self._expire)
+
+    def _expire(self) -> None:
+        if not self._done:
+            self._done = True
+            self._timed_out[self._name.lower()] = self._timeout
+            self._receiver.resolutionComplete()
+
+    def resolutionBegan(self, resolution: IHostResolution) -> None:
+        self._receiver.resolutionBegan(resolution)
+
+    def addressResolved(self, address: IAddress) -> None:
+        if not self._done:
+            self._receiver.addressResolved(address)
+
+    def resolutionComplete(self) -> None:
+        if not self._done:
+            self._done = True
+            self._timer.cancel()
+            self._timed_out.pop(self._name.lower(), None)
+            self._receiver.resolutionComplete()
+
+
+@implementer(IHostnameResolver)
+class ThreadedLookup:
+    """``getaddrinfo`` in a daemon thread per lookup (at most ``THREADS`` at once), results
+    handed to the reactor. Twisted's own resolver runs it in the reactor's thread pool, which
+    the reactor joins when it stops: one lookup stuck on a silent name server then held the
+    process's exit for as long as the C library waited (30 s and more)."""
+
+    THREADS = 10
+
+    def __init__(self, reactor: Any) -> None:
+        self.reactor = reactor
+        self._slots = threading.BoundedSemaphore(self.THREADS)
+
+    def resolveHostName(
+        self,
+        resolutionReceiver: IResolutionReceiver,
+        hostName: str,
+        portNumber: int = 0,
+        addressTypes: Sequence[type[IAddress]] | None = None,
+        transportSemantics: str = "TCP",
+    ) -> IHostResolution:
+        receiver: Any = resolutionReceiver
+        resolution = HostResolution(hostName)
+        receiver.resolutionBegan(resolution)
+        family = _FAMILIES.get(frozenset(addressTypes or ()), socket.AF_UNSPEC)
+        transport: Literal["TCP", "UDP"] = "TCP" if transportSemantics == "TCP" else "UDP"
+        kind = socket.SOCK_STREAM if transport == "TCP" else socket.SOCK_DGRAM
+
+        def deliver(infos: list[Any]) -> None:
+            for info_family, _, _, _, sockaddr in infos:
+                if info_family == socket.AF_INET:
+                    receiver.addressResolved(IPv4Address(transport, *sockaddr[:2]))
+                elif info_family == socket.AF_INET6:
+                    receiver.addressResolved(IPv6Address(transport, *sockaddr))
+            receiver.resolutionComplete()
+
+        def look_up() -> None:
+            with self._slots:
+                try:
+                    infos = socket.getaddrinfo(hostName, portNumber, family, kind)
+                except (OSError, UnicodeError):
+                    infos = []
+            self.reactor.callFromThread(deliver, infos)
+
+        threading.Thread(target=look_up, name="newsrelay-dns", daemon=True).start()
+        result: Any = resolution  # zope interfaces defeat mypy
+        return result  # type: ignore[no-any-return]
+
+
+_FAMILIES = {
+    frozenset([IPv4Address]): socket.AF_INET,
+    frozenset([IPv6Address]): socket.AF_INET6,
+}
+
+
 @implementer(IHostnameResolver)
 class GuardedResolver(CachingHostnameResolver):
     """Scrapy's caching IPv4/IPv6 resolver, refusing non-public results unless allowed.
 
     Twisted's HTTP client connects through the reactor's ``nameResolver`` for every request
     (IP literals included), so whatever reaches a socket passed :func:`is_public`. Cached
-    results are checked again on every use.
+    results are checked again on every use. A lookup gets ``timeout`` seconds (Scrapy's
+    ``DNS_TIMEOUT``, which its caching resolver ignores): ``getaddrinfo`` cannot be
+    interrupted, but the connection waiting for it gives up.
     """
 
-    def __init__(self, reactor: Any, cache_size: int, allow_private: bool) -> None:
+    def __init__(
+        self, reactor: Any, cache_size: int, allow_private: bool, timeout: float = 0.0
+    ) -> None:
         super().__init__(reactor, cache_size)
-        if isinstance(self.original_resolver, GuardedResolver):
-            # Replacing another policy: wrap the system resolver, not the other guard.
-            self.original_resolver = self.original_resolver.original_resolver
+        self.original_resolver = ThreadedLookup(reactor)  # type: ignore[assignment]
         self.allow_private = allow_private
+        self.timeout = timeout
         self.refused: LocalCache[str, str] = LocalCache(1000)  # name -> an address it had
+        self.timed_out: LocalCache[str, float] = LocalCache(1000)  # name -> seconds waited
 
     @classmethod
     def from_crawler(cls, crawler: Any, reactor: Any) -> GuardedResolver:
         settings = crawler.settings
         allow_private = settings.getbool("NEWSRELAY_ALLOW_PRIVATE_NETWORKS")
-        return cls(reactor, dns_cache_size(settings), allow_private)
+        timeout = settings.getfloat("DNS_TIMEOUT")
+        return cls(reactor, dns_cache_size(settings), allow_private, timeout)
 
     def resolveHostName(
         self,
@@ -126,6 +229,8 @@ class GuardedResolver(CachingHostnameResolver):
         receiver: Any = resolutionReceiver
         if not self.allow_private:
             receiver = _PublicOnly(resolutionReceiver, hostName, self.refused)
+        if self.timeout > 0 and parse_ip(hostName) is None:
+            receiver = _Deadline(receiver, hostName, self.timeout, self.reactor, self.timed_out)
         return super().resolveHostName(
             receiver, hostName, portNumber, addressTypes, transportSemantics
         )
@@ -135,13 +240,19 @@ class GuardedResolver(CachingHostnameResolver):
         address = self.refused.get(host.lower())
         return refused_message(host, address) if address is not None else None
 
+    def timeout_of(self, host: str) -> float | None:
+        """How long the last lookup of ``host`` waited before giving up, if it did."""
+        return self.timed_out.get(host.lower())
+
 
 def dns_cache_size(settings: BaseSettings) -> int:
     """Scrapy's DNS cache size as its settings say (0: off)."""
     return settings.getint("DNSCACHE_SIZE") if settings.getbool("DNSCACHE_ENABLED") else 0
 
 
-def guarded_resolver(reactor: Any, allow_private: bool, cache_size: int) -> GuardedResolver:
+def guarded_resolver(
+    reactor: Any, allow_private: bool, cache_size: int, timeout: float = 0.0
+) -> GuardedResolver:
     """The reactor's resolver with this policy, installed now unless it already is.
 
     Called for every request, so a resolver installed by someone else (``scrapy crawl``'s
@@ -149,8 +260,12 @@ def guarded_resolver(reactor: Any, allow_private: bool, cache_size: int) -> Guar
     connection.
     """
     current = reactor.nameResolver
-    if isinstance(current, GuardedResolver) and current.allow_private == allow_private:
+    if (
+        isinstance(current, GuardedResolver)
+        and current.allow_private == allow_private
+        and current.timeout == timeout
+    ):
         return current
-    resolver = GuardedResolver(reactor, cache_size, allow_private)
+    resolver = GuardedResolver(reactor, cache_size, allow_private, timeout)
     resolver.install_on_reactor()
     return resolver

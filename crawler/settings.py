@@ -87,6 +87,7 @@ _UNUSED = {
     "scrapy.spidermiddlewares.depth.DepthMiddleware",
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware",
     "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware",
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware",  # crawler.robots instead
 }
 EXTENSIONS_BASE = {k: v for k, v in _scrapy.EXTENSIONS_BASE.items() if k not in _UNUSED}
 DOWNLOADER_MIDDLEWARES_BASE = {
@@ -99,6 +100,8 @@ EXTENSIONS = {
     "crawler.logfilters.OneLineLogs": 0,  # one log line per failure, no Scrapy tracebacks
 }
 DOWNLOADER_MIDDLEWARES = {
+    # Scrapy's robots.txt middleware, with each host's robots.txt shared by every crawl.
+    "crawler.robots.SharedRobotsTxtMiddleware": 100,
     # After the retries (550), so that a refused address is not retried; robots.txt
     # requests pass through it too, so a refused host is not even asked for its robots.txt.
     "crawler.middlewares.NetworkGuardMiddleware": 560,
@@ -108,6 +111,7 @@ DOWNLOADER_MIDDLEWARES = {
 }
 NEWSRELAY_RETRY_BACKOFF_BASE = 1.0  # seconds; attempt n waits up to base * 2**n (full jitter)
 NEWSRELAY_RETRY_MAX_WAIT = 60.0  # a longer Retry-After is not waited for within a crawl
+NEWSRELAY_ROBOTS_TTL = 3600.0  # seconds a host's robots.txt is kept for every crawl
 SPIDER_MIDDLEWARES = {
     # Next to the spider: an exception from a callback is a recorded failure of that page.
     "crawler.middlewares.CallbackFailureMiddleware": 950,
@@ -134,6 +138,7 @@ def fetch_settings(config: Config) -> dict[str, Any]:
         "USER_AGENT": fetch.user_agent,
         "ROBOTSTXT_OBEY": fetch.obey_robots,
         "DOWNLOAD_TIMEOUT": fetch.timeout,
+        "DNS_TIMEOUT": fetch.dns_timeout,
         "DOWNLOAD_MAXSIZE": fetch.max_page_bytes,
         "CONCURRENT_REQUESTS_PER_DOMAIN": fetch.concurrency_per_host,
         "RETRY_TIMES": fetch.retries,

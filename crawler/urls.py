@@ -1,7 +1,9 @@
-"""Canonical URLs: one spelling per address, so the same article is recognised as such."""
+"""Canonical URLs: one spelling per address, so the same article is recognised as such; and
+URLs in text without their passwords."""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -73,3 +75,16 @@ def canonical_url(url: str) -> str:
     )
     rebuilt = urlunsplit((scheme, netloc, parts.path or "/", query, ""))
     return canonicalize_url(rebuilt, keep_fragments=False)
+
+
+# [scheme://]user:password@host -> [scheme://]user:***@host (error messages quote the netloc
+# without its scheme)
+_CREDENTIALS = re.compile(
+    r"((?:[a-z][a-z0-9+.-]*://)?[^\s:/?#@'\"]+):[^\s@/?#'\"]+@(?=[\w\[])", re.I
+)
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***``: for everything
+    newsrelay prints or logs (a database URL, a feed or proxy URL with credentials)."""
+    return _CREDENTIALS.sub(r"\1:***@", text)

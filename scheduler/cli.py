@@ -9,24 +9,19 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from crawler.config import (
-    Config,
-    ConfigError,
-    load_config,
-    mask_secrets,
-    parse_interval,
-    resolve_config_path,
-)
+from crawler.config import Config, ConfigError, load_config, resolve_config_path
+from crawler.dates import parse_moment
 from crawler.reactor import StoppedAtOnce
 from crawler.services import open_services, warm_for
 from crawler.source_run import CrawlOptions
+from crawler.urls import mask_secrets
 from scheduler import __version__, views
 from scheduler.logs import LEVELS, setup_logging
 from storage.daemon_state import daemon_state, is_alive
@@ -289,19 +284,10 @@ def export(
 
 
 def _since(value: str | None) -> datetime | None:
-    if value is None:
-        return None
     try:
-        return datetime.now(UTC) - parse_interval(value)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is neither an ISO date/time nor an age like 6h", param_hint="--since"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return parse_moment(value) if value is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
 
 
 def _export(

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.config import ConfigError, load_config, parse_interval
+from crawler.config import ConfigError, load_config
+from crawler.dates import parse_interval
 from tests.support import run_newsrelay
 
 VALID = """

@@ -7,12 +7,10 @@ sitemaps, listing pages) to its new article pages to ArticleRecords for the pipe
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.crawler import Crawler
@@ -24,6 +22,7 @@ from crawler.config import Config, load_config
 from crawler.entries import (
     Candidate,
     canonical_or_none,
+    listing_links,
     page_canonical,
     select_entries,
     trust_guids,
@@ -80,7 +79,6 @@ class SourceSpider(scrapy.Spider):
             config.source(source), services.db, options or CrawlOptions(), on_progress
         )
         self.domains = source_domains(self.run.source)
-        self.offsite: Counter[str] = Counter()  # hosts of links not followed: out of scope
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -210,7 +208,7 @@ class SourceSpider(scrapy.Spider):
             run.failed("listing", response.url, f"not an HTML page ({media})")
             return
         run.counters.feeds_fetched += 1
-        links = _listing_links(response, rules.links)
+        links = listing_links(response, rules.links)
         if not links and page == 1:
             # Usually a redesign: the selector no longer matches. Say so rather than "ok".
             reason = f"links selector {rules.links!r} matched nothing"
@@ -248,7 +246,7 @@ class SourceSpider(scrapy.Spider):
         selection = select_entries(entries, self.domains, run.source.url_id)
         for reason in selection.unusable:
             run.failed("entry", origin, reason)
-        self.offsite.update(selection.offsite)
+        self.run.offsite.update(selection.offsite)
         known = self._known(selection.candidates)
         fresh = [c for c in selection.candidates if c.url not in known]
         self.services.pool.expect(len(fresh))
@@ -371,44 +369,11 @@ class SourceSpider(scrapy.Spider):
         )
 
     def closed(self, reason: str) -> None:
-        if self.offsite:
-            self._log_offsite()
         self.run.close(reason)
         self._owned.close()
-
-    def _log_offsite(self) -> None:
-        """Once per crawl: how many links pointed outside the source's domains, and where."""
-        hosts = ", ".join(host for host, _ in self.offsite.most_common(5))
-        if len(self.offsite) > 5:
-            hosts += f" (+{len(self.offsite) - 5} more)"
-        count = sum(self.offsite.values())
-        # INFO: a feed that links elsewhere does so on every poll; a daemon polling it each
-        # minute would otherwise repeat a warning nobody has to act on (163 in 806 runs).
-        logger.info(
-            "links to other sites not followed: source=%s links=%d hosts=%s "
-            "(add a domain to the source's allowed_domains to follow its links)",
-            self.run.source.name,
-            count,
-            hosts,
-            extra={"source": self.run.source.name, "offsite_links": count},
-        )
 
 
 class FeedsSpider(SourceSpider):
     """``scrapy crawl feeds -a source=NAME``: the source spider's older name, kept working."""
 
     name = "feeds"
-
-
-def _listing_links(response: TextResponse, selector: str) -> list[str]:
-    """The absolute http(s) links the listing's ``selector`` matches, but links into the
-    listing itself (share buttons, ``#comments``), which are no articles."""
-    links = []
-    here = canonical_or_none(response.url)
-    for element in response.css(selector):
-        hrefs = element.xpath("self::a/@href").getall() or element.css("a::attr(href)").getall()
-        for href in hrefs:
-            link = response.urljoin(href.strip())
-            if urlsplit(link).scheme in ("http", "https") and canonical_or_none(link) != here:
-                links.append(link)
-    return links
