@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= newsrelay.toml
 
-.PHONY: install run test lint format bench bench-daemon clean
+.PHONY: install run test test-fast lint format bench bench-daemon clean
 
 $(BIN)/newsrelay: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ run: install
 
 test: install
 	$(BIN)/pytest -q
+
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .

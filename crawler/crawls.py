@@ -131,7 +131,8 @@ async def crawl_source(
     """One crawl of one source; logs exactly one summary record when it ends."""
     options = options or CrawlOptions()
     if options.due_only:
-        backing_off = _backing_off_until(crawls.db, source)
+        until = await crawls.services.storage.call(backoff_until, source.name)
+        backing_off = until if until is not None and until > datetime.now(UTC) else None
         if backing_off is not None:
             logger.debug("source backing off: source=%s until=%s", source.name, backing_off)
             return SourceResult.skipped(source.name)
@@ -189,11 +190,6 @@ def _check_extraction(result: SourceResult) -> None:
                 "pages_extracted": c.pages_extracted,
             },
         )
-
-
-def _backing_off_until(db: Database, source: SourceConfig) -> datetime | None:
-    until = backoff_until(db, source.name)
-    return until if until is not None and until > datetime.now(UTC) else None
 
 
 def _log_summary(result: SourceResult) -> None:

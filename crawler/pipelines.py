@@ -35,6 +35,7 @@ class StoragePipeline:
         self.near_threshold: float | None = crawler.settings.get("NEWSRELAY_NEAR_THRESHOLD")
         self._batch: list[ArticleRecord] = []
         self._timer: asyncio.TimerHandle | None = None  # flushes a batch that waits too long
+        self._flushing: set[asyncio.Task[None]] = set()  # flushes the timer started
         self._closing: asyncio.Task[None] | None = None
 
     @classmethod
@@ -45,18 +46,28 @@ class StoragePipeline:
     def _run(self) -> SourceRun:
         return self.crawler.spider.run  # type: ignore[union-attr,no-any-return]
 
-    def process_item(self, item: ArticleRecord) -> ArticleRecord:
+    async def process_item(self, item: ArticleRecord) -> ArticleRecord:
+        """Add ``item`` to the batch; a full batch is written before the next item comes
+        (while the database is busy, that is how the crawl slows down)."""
         self._batch.append(item)
         if len(self._batch) >= self.BATCH_SIZE:
-            self._flush()
+            await self._flush()
         elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.FLUSH_SECONDS, self._flush)
+            self._timer = asyncio.get_running_loop().call_later(self.FLUSH_SECONDS, self._due)
         return item
 
-    def close_spider(self) -> None:
-        self._flush()
+    async def close_spider(self) -> None:
+        """Every batch written (Scrapy awaits this before the spider closes)."""
+        await asyncio.gather(*self._flushing)
+        await self._flush()
 
-    def _flush(self) -> None:
+    def _due(self) -> None:
+        self._timer = None
+        task = asyncio.ensure_future(self._flush())
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def _flush(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -65,7 +76,9 @@ class StoragePipeline:
             return
         run = self._run
         try:
-            results = save_articles(run.db, batch, near_threshold=self.near_threshold)
+            results = await run.storage.call(
+                save_articles, batch, near_threshold=self.near_threshold
+            )
         except StorageError as exc:
             # Disk full, database gone: every later write would fail too. What is stored
             # stays stored; stop this crawl and say why.

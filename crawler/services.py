@@ -1,5 +1,5 @@
-"""What every crawl in one process shares, opened and closed in one place: the database and
-the extraction worker pool.
+"""What every crawl in one process shares, opened and closed in one place: the database, the
+extraction worker pool and the storage thread.
 
 ``newsrelay crawl``, ``newsrelay run`` and a plain ``scrapy crawl source`` all get theirs from
 :func:`open_services`; nothing else creates or shuts down a :class:`~crawler.workers.Pool`.
@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from crawler.config import Config, SourceConfig
+from crawler.storage_thread import StorageThread
 from crawler.workers import Pool
 from storage.db import Database, open_database
 from storage.sources import unvalidated_feeds
@@ -23,18 +24,24 @@ from storage.sources import unvalidated_feeds
 class Services:
     db: Database
     pool: Pool
+    storage: StorageThread  # the thread every database call of the crawls runs in
 
 
 @contextmanager
 def open_services(config: Config, db: Database | None = None) -> Iterator[Services]:
-    """The database (``db``, else opened from the config and closed at the end) and a worker
-    pool whose zygote starts now; the pool is shut down at the end, whatever happened."""
+    """The database (``db``, else opened from the config and closed at the end), a worker
+    pool whose zygote starts now, and the storage thread; all closed at the end, whatever
+    happened."""
     owned = db is None
     database = open_database(config.database.url) if db is None else db
     pool = Pool(config.fetch.extract_processes, config.fetch.extract_timeout)
     try:
-        pool.start_now()
-        yield Services(database, pool)
+        pool.start_now()  # before the storage thread: a process with one thread forks
+        storage = StorageThread(database)
+        try:
+            yield Services(database, pool, storage)
+        finally:
+            storage.close()
     finally:
         pool.shutdown()
         if owned:

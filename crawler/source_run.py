@@ -7,6 +7,7 @@ goes through :meth:`SourceRun.failed`: counted, logged once, kept for the summar
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -17,11 +18,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from crawler.config import SourceConfig
+from crawler.storage_thread import StorageThread
 from crawler.urls import mask_secrets
 from storage.db import Database, StorageError
 from storage.records import RunCounters, SaveOutcome, SourceHealth, SourceIds
 from storage.runs import finish_run, start_run
 from storage.sources import (
+    ensure_source,
     forget_validators,
     record_feed_fetch,
     set_source_health,
@@ -105,10 +108,11 @@ ProgressCallback = Callable[[str, RunCounters], None]
 
 @dataclass
 class SourceRun:
-    """Opened when the source's spider starts, closed once when it finishes."""
+    """Opened when the source's spider starts, closed once when it finishes. Its database
+    work goes through ``storage``, the process's storage thread."""
 
     source: SourceConfig
-    db: Database
+    storage: StorageThread
     options: CrawlOptions = field(default_factory=CrawlOptions)
     on_progress: ProgressCallback | None = None
     ids: SourceIds | None = None
@@ -125,9 +129,11 @@ class SourceRun:
     claimed: set[str] = field(default_factory=set)
     offsite: Counter[str] = field(default_factory=Counter)  # hosts of links not followed
 
-    def open(self, ids: SourceIds) -> None:
-        self.ids = ids
-        self.run_id = start_run(self.db, ids.source_id)
+    async def open(self) -> None:
+        """The source's ids (its feeds created if new) and the run's row."""
+        self.ids, self.run_id = await self.storage.call(
+            _open_run, self.source.name, self.source.feeds
+        )
         self.started = time.monotonic()
 
     def claim(self, url: str) -> bool:
@@ -164,12 +170,11 @@ class SourceRun:
             self.counters.pages_failed += 1
         self.error(f"{kind} {url}: {reason}")
         if kind == "feed" and feed_id is not None:
-            try:
-                record_feed_fetch(
-                    self.db, feed_id, status=status, error=reason, next_poll_after=next_poll
-                )
-            except StorageError as exc:  # the failure itself is logged below, once
-                logger.debug("feed failure not recorded: %s", exc)
+            # Queued, not awaited (an errback cannot wait); written before the run's end.
+            recorded = self.storage.submit(
+                record_feed_fetch, feed_id, status=status, error=reason, next_poll_after=next_poll
+            )
+            recorded.add_done_callback(_quietly)
         if retry_feed and feed_id is not None:
             self.revisit_feeds.add(feed_id)
         logger.warning("%s failed: source=%s url=%s reason=%s", kind, self.source.name, url, reason)
@@ -193,7 +198,7 @@ class SourceRun:
         if self.on_progress is not None:
             self.on_progress(self.source.name, self.counters)
 
-    def close(self, reason: str) -> SourceResult:
+    async def close(self, reason: str) -> SourceResult:
         """Record the run's end in the database; idempotent."""
         if self.result is not None:
             return self.result
@@ -210,7 +215,7 @@ class SourceRun:
             self.revisit_feeds |= self.fetched_feeds
             self.due_now = True
         try:
-            self._record(status)
+            await self._record(status)
         except StorageError as exc:
             status = "failed"
             self.error(f"storage: {exc}")
@@ -249,36 +254,79 @@ class SourceRun:
             return "failed"
         return "partial" if self.internal_errors else "ok"
 
-    def _record(self, status: str) -> None:
+    async def _record(self, status: str) -> None:
         if self.run_id is None or self.ids is None:
             return
-        forget_validators(self.db, self.revisit_feeds, due_now=self.due_now)
-        finish_run(self.db, self.run_id, status, self.counters, "; ".join(self.errors) or None)
-        if status in ("ok", "partial", "failed"):
-            self._update_health(status != "failed")
+        error = "; ".join(self.errors) or None
+        health = await self.storage.call(
+            _close_run,
+            self.ids.source_id,
+            self.run_id,
+            status,
+            self.counters,
+            error,
+            revisit=self.revisit_feeds,
+            due_now=self.due_now,
+            interval=self.source.interval_delta,
+        )
+        if health is not None:
+            self._log_health(*health)
 
-    def _update_health(self, ok: bool) -> None:
-        assert self.ids is not None
-        before = source_health(self.db, self.ids.source_id)
-        after = next_health(before, ok, self.source.interval_delta)
-        if after != before:
-            set_source_health(self.db, self.ids.source_id, after)
+    def _log_health(self, before: SourceHealth, after: SourceHealth) -> None:
         name = self.source.name
         # Each change of state is logged once, not every failed attempt.
-        if not ok and before.consecutive_failures == 0:
+        if after.consecutive_failures and before.consecutive_failures == 0:
             logger.warning(
                 "source failing, backing off: source=%s until=%s",
                 name,
                 after.backoff_until.isoformat() if after.backoff_until else None,
                 extra={"source": name, "consecutive_failures": after.consecutive_failures},
             )
-        elif ok and before.consecutive_failures:
+        elif after.consecutive_failures == 0 and before.consecutive_failures:
             logger.warning(
                 "source recovered: source=%s after %d failed runs",
                 name,
                 before.consecutive_failures,
                 extra={"source": name},
             )
+
+
+def _open_run(db: Database, name: str, feeds: list[str]) -> tuple[SourceIds, int]:
+    """In the storage thread: the source's ids, and a new run's row."""
+    ids = ensure_source(db, name, feeds)
+    return ids, start_run(db, ids.source_id)
+
+
+def _close_run(
+    db: Database,
+    source_id: int,
+    run_id: int,
+    status: str,
+    counters: RunCounters,
+    error: str | None,
+    *,
+    revisit: set[int],
+    due_now: bool,
+    interval: timedelta | None,
+) -> tuple[SourceHealth, SourceHealth] | None:
+    """In the storage thread: the run's end, its feeds to read again, and the source's
+    health after it (before and after, when the run says anything about it)."""
+    forget_validators(db, revisit, due_now=due_now)
+    finish_run(db, run_id, status, counters, error)
+    if status not in ("ok", "partial", "failed"):
+        return None
+    before = source_health(db, source_id)
+    after = next_health(before, status != "failed", interval)
+    if after != before:
+        set_source_health(db, source_id, after)
+    return before, after
+
+
+def _quietly(future: asyncio.Future[Any]) -> None:
+    """A queued write's outcome nobody waits for: a failure is only worth a debug line (the
+    failure it recorded was logged already)."""
+    if not future.cancelled() and future.exception() is not None:
+        logger.debug("write not done: %s", future.exception())
 
 
 def next_health(

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import signal
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import (
@@ -32,9 +31,6 @@ from apscheduler.events import (
     JobExecutionEvent,
 )
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 from crawler.config import Config, ConfigError, SourceConfig, load_config
 from crawler.crawls import Crawls, crawl_sources, stop_crawls
@@ -42,6 +38,7 @@ from crawler.reactor import StoppedAtOnce, run_in_reactor
 from crawler.services import Services
 from crawler.source_run import CrawlOptions, SourceResult
 from scheduler import __version__
+from scheduler.schedules import first_run, trigger_for
 from storage.daemon_state import daemon_started, daemon_stopped, heartbeat
 from storage.db import Database, StorageError
 from storage.locks import DaemonLock
@@ -49,10 +46,7 @@ from storage.runs import mark_abandoned_runs
 from storage.sources import ensure_source, last_run_starts, set_next_runs, unschedule_all_but
 
 logger = logging.getLogger(__name__)
-
-# A run missed while the daemon was down starts within this long after start-up (spread at
-# random, so that a restart does not start every source in the same second).
-CATCH_UP_SPREAD = timedelta(seconds=5)
+T = TypeVar("T")
 
 
 class Daemon:
@@ -69,6 +63,7 @@ class Daemon:
         self.stopping = False
         self._stop_requested = asyncio.Event()
         self._running: dict[str, asyncio.Task[Any]] = {}
+        self._reloading: set[asyncio.Task[None]] = set()
 
     # -- entry points ---------------------------------------------------------------------
     def run(self, *, once: bool = False) -> int:
@@ -98,22 +93,35 @@ class Daemon:
     async def _serve(self, once: bool) -> int:
         loop = asyncio.get_running_loop()
         previous_hup = signal.signal(
-            signal.SIGHUP, lambda *_: loop.call_soon_threadsafe(self.reload)
+            signal.SIGHUP, lambda *_: loop.call_soon_threadsafe(self._reload_soon)
         )
-        daemon_started(self.db, __version__, _path(self.config))
+        await self._store(daemon_started, __version__, _path(self.config))
         beating = asyncio.ensure_future(self._heartbeat())
         try:
             if once:
                 return await self._once()
-            self._start_scheduler(loop)
+            await self._start_scheduler(loop)
             await self._stop_requested.wait()
             await self._shutdown()
             return 0
         finally:
             beating.cancel()
             signal.signal(signal.SIGHUP, previous_hup)
-            _record_stop(self.db)
+            await self._record_stop()
             logger.info("daemon stopped")
+
+    async def _store(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``function(db, ...)`` in the storage thread: the loop never waits for the database."""
+        return await self.services.storage.call(function, *args, **kwargs)
+
+    async def _record_stop(self) -> None:
+        """The daemon's stop, recorded within ``daemon.stop_timeout`` (a locked database
+        cannot hold the exit; ``health`` then sees the heartbeat go stale instead)."""
+        timeout = self.config.daemon.stop_timeout_delta.total_seconds()
+        try:
+            await asyncio.wait_for(self._store(daemon_stopped), timeout)
+        except (StorageError, TimeoutError) as exc:
+            logger.error("could not record the daemon's stop: %s", exc or "timed out")
 
     async def _once(self) -> int:
         sources = list(self.config.sources)
@@ -137,7 +145,7 @@ class Daemon:
         results: list[SourceResult] = work.result()
         return 0 if all(r.status in ("ok", "skipped") for r in results) else 1
 
-    def _start_scheduler(self, loop: asyncio.AbstractEventLoop) -> None:
+    async def _start_scheduler(self, loop: asyncio.AbstractEventLoop) -> None:
         self.scheduler = AsyncIOScheduler(
             event_loop=loop,
             timezone=self._timezone(),
@@ -148,7 +156,7 @@ class Daemon:
         self.scheduler.add_listener(
             self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
         )
-        self._schedule(self.config.sources)
+        await self._schedule(self.config.sources)
         self.scheduler.start()
         next_runs = self._next_runs()
         logger.info(
@@ -160,7 +168,7 @@ class Daemon:
             or "none",
             extra=self._identity(),
         )
-        set_next_runs(self.db, next_runs)
+        await self._store(set_next_runs, next_runs)
 
     def _identity(self) -> dict[str, Any]:
         return {"version": __version__, "config": _path(self.config)}
@@ -170,7 +178,7 @@ class Daemon:
         while True:
             await asyncio.sleep(interval)
             try:
-                heartbeat(self.db)
+                await self._store(heartbeat)
             except StorageError as exc:  # the database is away: say so, keep trying
                 logger.error("heartbeat not written: %s", exc)
 
@@ -187,15 +195,15 @@ class Daemon:
         assert task is not None
         self._running[name] = task
         try:
-            self._record_next_run(name)
+            await self._record_next_run(name)
             await crawl_sources(self.crawls, [source], options=CrawlOptions(due_only=True))
         finally:
             self._running.pop(name, None)
 
-    def _record_next_run(self, name: str) -> None:
+    async def _record_next_run(self, name: str) -> None:
         assert self.scheduler is not None
         job = self.scheduler.get_job(name)
-        set_next_runs(self.db, {name: job.next_run_time if job else None})
+        await self._store(set_next_runs, {name: job.next_run_time if job else None})
 
     def _on_job_event(self, event: JobEvent) -> None:
         name = event.job_id
@@ -219,16 +227,14 @@ class Daemon:
             logger.warning("run missed: source=%s", name, extra={"source": name})
 
     # -- schedules ------------------------------------------------------------------------
-    def _schedule(self, sources: Sequence[SourceConfig]) -> None:
+    async def _schedule(self, sources: Sequence[SourceConfig]) -> None:
         """Add (or replace) the job of each source; its first run catches up on a missed one."""
         assert self.scheduler is not None
-        for source in sources:
-            ensure_source(self.db, source.name, [])
-        last_runs = last_run_starts(self.db)
+        last_runs = await self._store(_last_runs, [source.name for source in sources])
         now = datetime.now(UTC)
         for source in sources:
-            trigger, period = self._trigger(source, now)
-            first = _first_run(source, trigger, period, last_runs.get(source.name), now)
+            trigger, period = trigger_for(source, self.config.daemon, now)
+            first = first_run(source, trigger, period, last_runs.get(source.name), now)
             options: dict[str, Any] = {} if first is None else {"next_run_time": first}
             self.scheduler.add_job(
                 self._run_source,
@@ -240,21 +246,6 @@ class Daemon:
                 **options,
             )
 
-    def _trigger(self, source: SourceConfig, now: datetime) -> tuple[BaseTrigger, timedelta]:
-        """The source's trigger, with its jitter, and the time between two of its runs."""
-        fraction = self.config.daemon.jitter
-        if source.cron:
-            cron = CronTrigger.from_crontab(source.cron, timezone=self._timezone())
-            first = cron.get_next_fire_time(None, now)
-            second = cron.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
-            period = (second - first) if first and second else timedelta(0)
-            cron.jitter = int(period.total_seconds() * fraction) or None
-            return cron, period
-        period = source.interval_delta or self.config.daemon.default_interval_delta
-        jitter = int(period.total_seconds() * fraction) or None
-        trigger = IntervalTrigger(seconds=period.total_seconds(), jitter=jitter)
-        return trigger, period
-
     def _timezone(self) -> ZoneInfo:
         return ZoneInfo(self.config.daemon.timezone)
 
@@ -263,7 +254,12 @@ class Daemon:
         return {job.id: job.next_run_time for job in self.scheduler.get_jobs()}
 
     # -- reload ---------------------------------------------------------------------------
-    def reload(self) -> None:
+    def _reload_soon(self) -> None:
+        task = asyncio.ensure_future(self.reload())
+        self._reloading.add(task)
+        task.add_done_callback(self._reloading.discard)
+
+    async def reload(self) -> None:
         """SIGHUP: read the config again; add, remove and reschedule sources."""
         if self.stopping or self.scheduler is None:
             return
@@ -295,10 +291,9 @@ class Daemon:
         limit.resize(config.fetch.parallel_sources)
         self.crawls = Crawls.create(config, self.services, limit)
         self._generations = [c for c in self._generations if c.runner.crawlers] + [self.crawls]
-        self._schedule([*added, *rescheduled])
-        unschedule_all_but(self.db, new)
-        next_runs = self._next_runs()
-        set_next_runs(self.db, next_runs)
+        await self._schedule([*added, *rescheduled])
+        await self._store(unschedule_all_but, new)
+        await self._store(set_next_runs, self._next_runs())
         logger.info(
             "config reloaded: sources=%d added=%s removed=%s rescheduled=%s",
             len(new),
@@ -342,23 +337,11 @@ def _record_stop(db: Database) -> None:
         logger.error("could not record the daemon's stop: %s", exc)
 
 
-def _first_run(
-    source: SourceConfig,
-    trigger: BaseTrigger,
-    period: timedelta,
-    last: datetime | None,
-    now: datetime,
-) -> datetime | None:
-    """When a source's job first runs: soon if it never ran or a run was missed while the
-    daemon was down, else one period after its last run (None: the trigger's next time)."""
-    soon = now + CATCH_UP_SPREAD * random.random()
-    if last is None:
-        return soon
-    if source.cron:
-        missed = trigger.get_next_fire_time(None, last + timedelta(seconds=1))
-        return soon if missed is not None and missed <= now else None
-    due = last + period
-    return soon if due <= now else due
+def _last_runs(db: Database, names: list[str]) -> dict[str, datetime]:
+    """In the storage thread: the sources exist, and when each one's latest run started."""
+    for name in names:
+        ensure_source(db, name, [])
+    return last_run_starts(db)
 
 
 def _path(config: Config) -> str | None:

@@ -41,6 +41,22 @@ class SchemaOutOfDate(StorageError):
     pass
 
 
+class DatabaseBusy(StorageError):
+    """Another connection holds the (SQLite) database's write lock past the busy timeout:
+    trying the same work again later is right."""
+
+
+def _storage_error(exc: SQLAlchemyError) -> StorageError:
+    message = f"database error: {_first_line(exc)}"
+    original = getattr(exc, "orig", None)
+    text = str(original).lower()
+    if type(original).__name__ == "OperationalError" and (
+        "database is locked" in text or "database is busy" in text
+    ):
+        return DatabaseBusy(message)
+    return StorageError(message)
+
+
 class Database:
     """An engine plus a session factory for one database URL."""
 
@@ -63,7 +79,7 @@ class Database:
             with self.sessions.begin() as session:
                 yield session
         except SQLAlchemyError as exc:
-            raise StorageError(f"database error: {_first_line(exc)}") from exc
+            raise _storage_error(exc) from exc
 
     def retrying(self, work: Callable[[Session], T], attempts: int = 4) -> T:
         """Run ``work`` in a transaction; retry it when PostgreSQL reports a deadlock or a
@@ -79,9 +95,9 @@ class Database:
                     logger.info("transaction retried after %s (attempt %d)", code, attempt)
                     time.sleep(0.05 * attempt)
                     continue
-                raise StorageError(f"database error: {_first_line(exc)}") from exc
+                raise _storage_error(exc) from exc
             except SQLAlchemyError as exc:
-                raise StorageError(f"database error: {_first_line(exc)}") from exc
+                raise _storage_error(exc) from exc
         raise AssertionError("unreachable")
 
     @contextmanager
@@ -91,7 +107,7 @@ class Database:
             with self.sessions() as session:
                 yield session
         except SQLAlchemyError as exc:
-            raise StorageError(f"database error: {_first_line(exc)}") from exc
+            raise _storage_error(exc) from exc
 
     def dispose(self) -> None:
         self.engine.dispose()

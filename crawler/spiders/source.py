@@ -7,7 +7,7 @@ sitemaps, listing pages) to its new article pages to ArticleRecords for the pipe
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -41,7 +41,7 @@ from crawler.spiders import content_type, is_html
 from storage.articles import known_entries
 from storage.db import StorageError
 from storage.records import ArticleRecord, FeedState
-from storage.sources import ensure_source, feed_states, record_feed_fetch
+from storage.sources import feed_states, record_feed_fetch
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class SourceSpider(scrapy.Spider):
         self.config = config
         self.services = services
         self.run = SourceRun(
-            config.source(source), services.db, options or CrawlOptions(), on_progress
+            config.source(source), services.storage, options or CrawlOptions(), on_progress
         )
         self.domains = source_domains(self.run.source)
 
@@ -98,9 +98,9 @@ class SourceSpider(scrapy.Spider):
     async def start(self) -> AsyncIterator[scrapy.Request]:
         run, source = self.run, self.run.source
         try:
-            run.open(ensure_source(run.db, source.name, source.feeds))
+            await run.open()
             assert run.ids is not None
-            states = feed_states(run.db, run.ids.feed_ids.values())
+            states = await run.storage.call(feed_states, run.ids.feed_ids.values())
         except StorageError as exc:
             run.fail(f"storage: {exc}")
             logger.error("crawl failed: source=%s reason=%s", source.name, exc)
@@ -153,7 +153,9 @@ class SourceSpider(scrapy.Spider):
         if response.status == 304:
             run.counters.feeds_not_modified += 1
             next_poll = next_poll_bound(response, None)
-            record_feed_fetch(run.db, feed_id, status=304, next_poll_after=next_poll)
+            await run.storage.call(
+                record_feed_fetch, feed_id, status=304, next_poll_after=next_poll
+            )
             run.progress()
             return
         parsed: ParsedFeed = await self.services.pool.run(
@@ -165,18 +167,18 @@ class SourceSpider(scrapy.Spider):
         run.counters.feeds_fetched += 1
         run.counters.entries_seen += len(parsed.entries)
         run.fetched_feeds.add(feed_id)
-        record_feed_fetch(
-            run.db,
+        await run.storage.call(
+            record_feed_fetch,
             feed_id,
             status=response.status,
             validators=validators(response),
             next_poll_after=next_poll_bound(response, parsed.ttl_seconds),
         )
-        for request in self._follow(trust_guids(parsed.entries), response.url, feed_id):
+        for request in await self._follow(trust_guids(parsed.entries), response.url, feed_id):
             yield request
         run.progress()
 
-    def parse_sitemap(self, response: Response, depth: int) -> Iterator[scrapy.Request]:
+    async def parse_sitemap(self, response: Response, depth: int) -> AsyncIterator[scrapy.Request]:
         run, source = self.run, self.run.source
         limit = self.crawler.settings.getint("DOWNLOAD_MAXSIZE") or 50 * 1024 * 1024
         sitemap = parse_sitemap(response.body, response.url, limit)
@@ -195,12 +197,13 @@ class SourceSpider(scrapy.Spider):
             return
         run.counters.entries_seen += len(fresh)
         entries = [FeedEntry(e.loc, None, e.title, e.published_at) for e in fresh]
-        yield from self._follow(entries, response.url, None)
+        for request in await self._follow(entries, response.url, None):
+            yield request
         run.progress()
 
-    def parse_listing(
+    async def parse_listing(
         self, response: Response, listing: int, page: int
-    ) -> Iterator[scrapy.Request]:
+    ) -> AsyncIterator[scrapy.Request]:
         run = self.run
         rules = run.source.listings[listing]
         if not isinstance(response, TextResponse):  # an image, a PDF: no links to read
@@ -215,8 +218,9 @@ class SourceSpider(scrapy.Spider):
             run.failed("listing", response.url, reason)
             return
         run.counters.entries_seen += len(links)
-        requests = self._follow([FeedEntry(link) for link in links], response.url, None)
-        yield from requests
+        requests = await self._follow([FeedEntry(link) for link in links], response.url, None)
+        for request in requests:
+            yield request
         # Stop early: a page that brings nothing new means the rest is older still. A link
         # that another start point of this crawl (the source's feed, say) took first is not
         # stored yet: it is new too, or which answer came first would decide.
@@ -236,7 +240,7 @@ class SourceSpider(scrapy.Spider):
             )
 
     # -- entries -> article pages -----------------------------------------------------------
-    def _follow(
+    async def _follow(
         self, entries: Sequence[FeedEntry], origin: str, feed_id: int | None
     ) -> list[scrapy.Request]:
         """Requests for the entries of ``origin`` that are not stored yet (by address, GUID or
@@ -247,7 +251,7 @@ class SourceSpider(scrapy.Spider):
         for reason in selection.unusable:
             run.failed("entry", origin, reason)
         self.run.offsite.update(selection.offsite)
-        known = self._known(selection.candidates)
+        known = await self._known(selection.candidates)
         fresh = [c for c in selection.candidates if c.url not in known]
         self.services.pool.expect(len(fresh))
         requests = []
@@ -267,13 +271,13 @@ class SourceSpider(scrapy.Spider):
         run.counters.known_skipped += len(selection.candidates) - len(fresh)
         return requests
 
-    def _known(self, candidates: list[Candidate]) -> set[str]:
+    async def _known(self, candidates: list[Candidate]) -> set[str]:
         """The candidates' URLs storage already knows (none, for a refetch)."""
         if self.run.options.refetch or not candidates:
             return set()
         assert self.run.ids is not None
         identities = [c.identity for c in candidates]
-        return known_entries(self.run.db, self.run.ids.source_id, identities)
+        return await self.run.storage.call(known_entries, self.run.ids.source_id, identities)
 
     async def parse_article(
         self, response: Response, candidate: Candidate, feed_id: int | None
@@ -368,9 +372,12 @@ class SourceSpider(scrapy.Spider):
             status=response.status,
         )
 
-    def closed(self, reason: str) -> None:
-        self.run.close(reason)
-        self._owned.close()
+    async def closed(self, reason: str) -> None:
+        """The run's end, written (Scrapy awaits this when the spider closes)."""
+        try:
+            await self.run.close(reason)
+        finally:
+            self._owned.close()
 
 
 class FeedsSpider(SourceSpider):
