@@ -60,7 +60,7 @@ class FetchConfig(_Strict):
     extract_processes: Annotated[int, Field(ge=0, le=64)] | None = None
     # Seconds one page's (or feed's) extraction may take; past it, its worker is killed and
     # replaced, and the page fails.
-    extract_timeout: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    extract_timeout: Annotated[float, Field(ge=1, le=3600)] = 60.0
     autothrottle: bool = False  # Scrapy's AutoThrottle: adapt the request rate to latency
 
 

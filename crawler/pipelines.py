@@ -8,9 +8,9 @@ from typing import Self
 
 from scrapy.crawler import Crawler
 
+from crawler.failures import describe_exception
 from crawler.source_run import SourceRun
 from storage.articles import save_articles
-from storage.db import StorageError
 from storage.records import ArticleRecord
 
 logger = logging.getLogger(__name__)
@@ -79,11 +79,18 @@ class StoragePipeline:
             results = await run.storage.call(
                 save_articles, batch, near_threshold=self.near_threshold
             )
-        except StorageError as exc:
-            # Disk full, database gone: every later write would fail too. What is stored
-            # stays stored; stop this crawl and say why.
-            run.fail(f"storage: {exc}")
-            logger.error("storage failed: source=%s reason=%s", run.source.name, exc)
+        except Exception as exc:
+            # Disk full, database gone (or a bug): every later write would fail too. What is
+            # stored stays stored, what is not will be fetched again; stop this crawl and say
+            # why.
+            reason, known = describe_exception(exc)
+            run.fail(reason)
+            logger.error(
+                "storage failed: source=%s reason=%s",
+                run.source.name,
+                reason,
+                exc_info=None if known else exc,
+            )
             self._stop_crawl()
             return
         for result in results:

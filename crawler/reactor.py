@@ -12,10 +12,6 @@ import signal
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from scrapy.utils.reactor import install_reactor
-
-from crawler import settings as default_settings
-
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -30,6 +26,12 @@ def run_in_reactor(work: Coroutine[Any, Any, T], on_first_signal: Callable[[], A
     The first SIGINT/SIGTERM calls ``on_first_signal`` (close gracefully); a second one stops
     the reactor at once.
     """
+    # Imported here: the CLI imports this module, and must not import Scrapy or Twisted before
+    # the workers' zygote is forked (crawler.services).
+    from scrapy.utils.reactor import install_reactor
+
+    from crawler import settings as default_settings
+
     install_reactor(default_settings.TWISTED_REACTOR)
     from twisted.internet import reactor as installed_reactor
     from twisted.internet.defer import Deferred

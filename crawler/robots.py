@@ -48,6 +48,8 @@ class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
             entry = _SHARED.get(netloc)
             if entry is None or entry.expires <= time.monotonic():
                 break
+            if entry.parser.done() and entry.parser.exception() is None:
+                return entry.parser.result()  # the common case: no task, no wait
             try:
                 return await asyncio.shield(entry.parser)
             except _Abandoned:

@@ -39,7 +39,6 @@ from crawler.sitemap_parser import parse_sitemap
 from crawler.source_run import CrawlOptions, FailureKind, ProgressCallback, SourceRun
 from crawler.spiders import content_type, is_html
 from storage.articles import known_entries
-from storage.db import StorageError
 from storage.records import ArticleRecord, FeedState
 from storage.sources import feed_states, record_feed_fetch
 
@@ -101,9 +100,15 @@ class SourceSpider(scrapy.Spider):
             await run.open()
             assert run.ids is not None
             states = await run.storage.call(feed_states, run.ids.feed_ids.values())
-        except StorageError as exc:
-            run.fail(f"storage: {exc}")
-            logger.error("crawl failed: source=%s reason=%s", source.name, exc)
+        except Exception as exc:  # the database, or a bug: this run cannot start
+            reason, known = describe_exception(exc)
+            run.fail(reason)
+            logger.error(
+                "crawl failed: source=%s reason=%s",
+                source.name,
+                reason,
+                exc_info=None if known else exc,
+            )
             return
         now = datetime.now(UTC)
         for url in source.feeds:

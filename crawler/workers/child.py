@@ -18,6 +18,8 @@ import pickle
 import signal
 import socket
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -75,32 +77,70 @@ def _reap(block: bool) -> None:
 
 
 def serve(sock: socket.socket) -> None:
-    """A worker: say its pid, then run each batch of calls it is sent and send each call's
-    result back as soon as it is done ((True, value) or (False, exception)); EOF ends it."""
+    """A worker: say its pid, then run each batch of calls it is sent and send the results
+    back ((True, value) or (False, exception) each, in order); EOF ends it."""
     sock.setblocking(True)
-    if not _send(sock, os.getpid()):
+    outbox = _Outbox(sock)
+    outbox.add(os.getpid())
+    if not outbox.flush():
         return
+    threading.Thread(target=outbox.watch, name="newsrelay-outbox", daemon=True).start()
     while True:
         header = _read_exactly(sock, HEADER)
         if header is None:
             return
         calls = pickle.loads(_read_exactly(sock, int.from_bytes(header, "little")) or b"")
         for function, args in calls:
-            if not _send(sock, run_call(function, args)):
-                return  # the crawler is gone
+            outbox.running(True)
+            outbox.add(run_call(function, args))
+        outbox.running(False)
+        if not outbox.flush():
+            return  # the crawler is gone
 
 
-def _send(sock: socket.socket, value: object) -> bool:
-    try:
-        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # an exception that does not pickle: send its description
-        _, error = value if isinstance(value, tuple) else (False, value)
-        data = pickle.dumps((False, RuntimeError(f"{type(error).__name__}: {error}")))
-    try:
-        sock.sendall(len(data).to_bytes(HEADER, "little") + data)
-    except OSError:
-        return False
-    return True
+class _Outbox:
+    """A batch's results, sent together when the batch is done (one wake-up of the crawler
+    instead of one per page), or as soon as the call after them has run ``FLUSH_AFTER_S``:
+    the crawler must know which call is the slow one when its deadline comes. The watchdog
+    is a thread, so a call that never ends cannot hold the results before it back."""
+
+    FLUSH_AFTER_S = 0.25
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.lock = threading.Lock()
+        self.frames: list[bytes] = []
+        self.since: float | None = None  # when the call now running started
+        self.ok = True
+
+    def running(self, yes: bool) -> None:
+        self.since = time.monotonic() if yes else None
+
+    def add(self, value: object) -> None:
+        try:
+            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # an exception that does not pickle: send its description
+            _, error = value if isinstance(value, tuple) else (False, value)
+            data = pickle.dumps((False, RuntimeError(f"{type(error).__name__}: {error}")))
+        with self.lock:
+            self.frames.append(len(data).to_bytes(HEADER, "little") + data)
+
+    def flush(self) -> bool:
+        with self.lock:
+            frames, self.frames = self.frames, []
+            if frames and self.ok:
+                try:
+                    self.sock.sendall(b"".join(frames))
+                except OSError:
+                    self.ok = False
+            return self.ok
+
+    def watch(self) -> None:
+        while self.ok:
+            time.sleep(self.FLUSH_AFTER_S / 2)
+            since = self.since
+            if since is not None and time.monotonic() - since > self.FLUSH_AFTER_S:
+                self.flush()
 
 
 def _read_exactly(sock: socket.socket, size: int) -> bytes | None:

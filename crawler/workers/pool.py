@@ -94,6 +94,7 @@ class Pool:
         self._refilled = time.monotonic()
         self._respawn: asyncio.TimerHandle | None = None
         self.replaced = 0  # workers replaced so far (tests and logs)
+        self._buffer = memoryview(bytearray(1 << 18))  # what a worker sent, read into
 
     # -- life -------------------------------------------------------------------------------
     def start_now(self) -> None:
@@ -232,20 +233,22 @@ class Pool:
 
     def _receive(self, worker: _Worker) -> None:
         try:
-            chunk = worker.sock.recv(1 << 20)
+            # Into one reused buffer: recv(n) would allocate n bytes on every call.
+            count = worker.sock.recv_into(self._buffer)
         except BlockingIOError:
             return
         except OSError as exc:
             self._lost(worker, str(exc), WorkerDied("extraction worker died"))
             return
-        if not chunk:
+        if not count:
             self._lost(worker, "it closed its socket", WorkerDied("extraction worker died"))
             return
-        worker.incoming += chunk
+        worker.incoming += self._buffer[:count]
+        answered = 0
         while len(worker.incoming) >= HEADER:
             size = int.from_bytes(worker.incoming[:HEADER], "little")
             if len(worker.incoming) < HEADER + size:
-                return
+                break
             try:
                 message = pickle.loads(worker.incoming[HEADER : HEADER + size])
             except Exception as exc:  # a broken message: nothing more can be read from it
@@ -253,7 +256,10 @@ class Pool:
                 return
             del worker.incoming[: HEADER + size]
             self._answer(worker, message)
-        self._dispatch()
+            answered += 1
+        if answered:
+            self._arm(worker)  # the oldest call left has its whole time from now
+            self._dispatch()
 
     def _answer(self, worker: _Worker, message: Any) -> None:
         if worker.pid is None:  # its first word: who it is
@@ -263,7 +269,6 @@ class Pool:
             return
         ok, value = message
         _, _, future = worker.calls.popleft()
-        self._arm(worker)
         if future.done():  # its caller was cancelled
             return
         if ok:
