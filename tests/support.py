@@ -253,6 +253,17 @@ def newsroom(
     return site.add(f"/{name}/feed.xml", feed, content_type="application/rss+xml")
 
 
+def rss_of(site: LocalSite, paths: list[str]) -> str:
+    """An RSS 2.0 feed whose items link to ``paths`` on ``site`` (GUID: the path)."""
+    items = "".join(
+        f"<item><title>Story {n}</title><link>{site.url(p)}</link><guid>{p}</guid></item>"
+        for n, p in enumerate(paths)
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
+    )
+
+
 def corpus_feeds() -> list[tuple[str, str]]:
     """(path, declared format) of every feed document in the corpus (JSON fixtures left out)."""
     manifest = CORPUS / "MANIFEST.tsv"

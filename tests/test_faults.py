@@ -20,6 +20,7 @@ from tests.support import (
     DaemonProcess,
     article_html,
     daemon_config,
+    rss_of,
     run_newsrelay,
     source_toml,
     summary,
@@ -28,16 +29,6 @@ from tests.support import (
 
 RSS = "application/rss+xml"
 HTML = "text/html; charset=utf-8"
-
-
-def rss(site: LocalSite, paths: list[str]) -> str:
-    items = "".join(
-        f"<item><title>Story {n}</title><link>{site.url(p)}</link><guid>{p}</guid></item>"
-        for n, p in enumerate(paths)
-    )
-    return (
-        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
-    )
 
 
 def heavy_page(paragraphs: int = 6000) -> str:
@@ -84,7 +75,7 @@ def test_a_storage_error_in_a_callback_fails_the_feed_not_the_log(
     in full and stores everything."""
     pages = [site.add(f"/news/{n}.html", article_html(n), content_type=HTML) for n in range(3)]
     paths = [f"/news/{n}.html" for n in range(3)]
-    site.add("/feed.xml", rss(site, paths), content_type=RSS)
+    site.add("/feed.xml", rss_of(site, paths), content_type=RSS)
     database = tmp_path / "newsrelay.db"
     url = f"sqlite:///{database}"
     config = write_config(
@@ -136,7 +127,7 @@ def test_a_worker_killed_mid_page_fails_that_page_and_the_next_poll_gets_it(
     the next poll reads the feed in full and stores the long page."""
     site.add("/news/long.html", heavy_page(), content_type=HTML)
     site.add("/news/short.html", article_html(1), content_type=HTML)
-    site.add("/feed.xml", rss(site, ["/news/short.html", "/news/long.html"]), content_type=RSS)
+    site.add("/feed.xml", rss_of(site, ["/news/short.html", "/news/long.html"]), content_type=RSS)
     database = tmp_path / "newsrelay.db"
     config = with_fetch(
         write_config(
@@ -193,7 +184,7 @@ def test_a_page_past_the_extraction_deadline_fails_and_its_worker_is_replaced(
     paths = ["/news/long.html"] + [f"/news/{n}.html" for n in range(4)]
     for n in range(4):
         site.add(f"/news/{n}.html", article_html(n), content_type=HTML)
-    site.add("/feed.xml", rss(site, paths), content_type=RSS)
+    site.add("/feed.xml", rss_of(site, paths), content_type=RSS)
     database = tmp_path / "newsrelay.db"
     config = with_fetch(
         write_config(
@@ -225,7 +216,7 @@ def test_a_batch_is_written_within_a_second_even_when_no_item_follows(
     while the rest of the crawl is stuck on a slow page (the flush has a timer)."""
     site.add("/news/0.html", article_html(0), content_type=HTML)
     site.add("/news/slow.html", article_html(1), content_type=HTML, delay=8)
-    site.add("/feed.xml", rss(site, ["/news/0.html", "/news/slow.html"]), content_type=RSS)
+    site.add("/feed.xml", rss_of(site, ["/news/0.html", "/news/slow.html"]), content_type=RSS)
     database = tmp_path / "newsrelay.db"
     config = write_config(
         tmp_path / "newsrelay.toml",
@@ -291,7 +282,7 @@ def test_a_killed_run_leaves_its_feeds_due_at_once(site: LocalSite, tmp_path: Pa
     site.add("/news/1.html", article_html(1), content_type=HTML, delay=30)
     site.add(
         "/feed.xml",
-        rss(site, ["/news/0.html", "/news/1.html"]),
+        rss_of(site, ["/news/0.html", "/news/1.html"]),
         content_type=RSS,
         headers={"Cache-Control": "max-age=900"},
     )
@@ -346,7 +337,7 @@ def test_a_reload_never_lets_more_than_parallel_sources_run(
     for name in ("a", "b", "c"):
         # Always a full answer, slow: every run of every source takes two seconds.
         feeds[name] = site.add(
-            f"/{name}.xml", rss(site, []), content_type=RSS, conditional=False, delay=2
+            f"/{name}.xml", rss_of(site, []), content_type=RSS, conditional=False, delay=2
         )
     database = tmp_path / "newsrelay.db"
     config = with_fetch(
@@ -382,7 +373,7 @@ def test_sigterm_cancels_a_retry_wait(site: LocalSite, tmp_path: Path) -> None:
     that wait stops the daemon at once (not after daemon.stop_timeout), exit 0, and the run
     is recorded interrupted."""
     feed = site.add(
-        "/feed.xml", rss(site, []), content_type=RSS, status=503, headers={"Retry-After": "50"}
+        "/feed.xml", rss_of(site, []), content_type=RSS, status=503, headers={"Retry-After": "50"}
     )
     database = tmp_path / "newsrelay.db"
     config = with_fetch(

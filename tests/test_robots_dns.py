@@ -21,6 +21,7 @@ from tests.support import (
     DaemonProcess,
     article_html,
     daemon_config,
+    rss_of,
     run_newsrelay,
     source_toml,
     summary,
@@ -30,16 +31,6 @@ from tests.support import (
 RSS = "application/rss+xml"
 
 
-def rss(site: LocalSite, paths: list[str]) -> str:
-    items = "".join(
-        f"<item><title>Story {p}</title><link>{site.url(p)}</link><guid>{p}</guid></item>"
-        for p in paths
-    )
-    return (
-        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
-    )
-
-
 def test_robots_txt_is_fetched_once_per_host_in_a_crawl_of_many_sources(
     site: LocalSite, tmp_path: Path
 ) -> None:
@@ -47,7 +38,7 @@ def test_robots_txt_is_fetched_once_per_host_in_a_crawl_of_many_sources(
     sources = ""
     for n in range(4):
         site.add(f"/news/{n}.html", article_html(n))
-        site.add(f"/feed{n}.xml", rss(site, [f"/news/{n}.html"]), content_type=RSS)
+        site.add(f"/feed{n}.xml", rss_of(site, [f"/news/{n}.html"]), content_type=RSS)
         sources += f'[[sources]]\nname = "s{n}"\nfeeds = ["{site.url(f"/feed{n}.xml")}"]\n\n'
     config = write_config(tmp_path / "newsrelay.toml", f"sqlite:///{tmp_path / 'n.db'}", sources)
 
@@ -61,7 +52,7 @@ def test_robots_txt_is_fetched_once_per_host_in_a_crawl_of_many_sources(
 def test_the_daemon_keeps_robots_txt_for_an_hour(site: LocalSite, tmp_path: Path) -> None:
     site.add("/robots.txt", "User-agent: *\nAllow: /\n", content_type="text/plain")
     site.add("/news/1.html", article_html(1))
-    feed = site.add("/feed.xml", rss(site, ["/news/1.html"]), content_type=RSS)
+    feed = site.add("/feed.xml", rss_of(site, ["/news/1.html"]), content_type=RSS)
     config = daemon_config(
         tmp_path / "newsrelay.toml", f"sqlite:///{tmp_path / 'n.db'}", source_toml("a", feed)
     )
