@@ -26,7 +26,6 @@ from crawler.source_run import CrawlOptions, ProgressCallback, SourceResult
 from crawler.spiders.source import SourceSpider
 from crawler.upstream.downloader import PerHostLimitedDownloader
 from crawler.upstream.engine import engine_of
-from storage.db import Database
 from storage.records import RunCounters
 from storage.runs import mark_abandoned_runs
 from storage.sources import backoff_until
@@ -94,10 +93,6 @@ class Crawls:
             AsyncCrawlerRunner(scrapy_settings(config)),
             limit or CrawlLimit(config.fetch.parallel_sources),
         )
-
-    @property
-    def db(self) -> Database:
-        return self.services.db
 
 
 async def crawl_sources(

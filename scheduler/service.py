@@ -119,9 +119,9 @@ class Daemon:
         cannot hold the exit; ``health`` then sees the heartbeat go stale instead)."""
         timeout = self.config.daemon.stop_timeout_delta.total_seconds()
         try:
-            await asyncio.wait_for(self._store(daemon_stopped), timeout)
-        except (StorageError, TimeoutError) as exc:
-            logger.error("could not record the daemon's stop: %s", exc or "timed out")
+            await asyncio.wait_for(self._store(_record_stop), timeout)
+        except TimeoutError:
+            logger.error("could not record the daemon's stop: timed out")
 
     async def _once(self) -> int:
         sources = list(self.config.sources)
@@ -331,6 +331,7 @@ class Daemon:
 
 
 def _record_stop(db: Database) -> None:
+    """The daemon's stop, recorded (or one error line saying why it could not be)."""
     try:
         daemon_stopped(db)
     except StorageError as exc:

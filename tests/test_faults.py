@@ -62,6 +62,16 @@ def count_articles(database: Path) -> int:
         return 0
 
 
+def one_source(tmp_path: Path, database: Path, feed: str, **fetch: object) -> Path:
+    """A config crawling ``feed`` as source ``a`` into ``database``, with these [fetch] keys."""
+    config = write_config(
+        tmp_path / "newsrelay.toml",
+        f"sqlite:///{database}",
+        f'[[sources]]\nname = "a"\nfeeds = ["{feed}"]\n',
+    )
+    return with_fetch(config, **fetch) if fetch else config
+
+
 def query(database: Path, sql: str) -> list[tuple[object, ...]]:
     with sqlite3.connect(database) as conn:
         return conn.execute(sql).fetchall()
@@ -78,11 +88,7 @@ def test_a_storage_error_in_a_callback_fails_the_feed_not_the_log(
     site.add("/feed.xml", rss_of(site, paths), content_type=RSS)
     database = tmp_path / "newsrelay.db"
     url = f"sqlite:///{database}"
-    config = write_config(
-        tmp_path / "newsrelay.toml",
-        url,
-        f'[[sources]]\nname = "a"\nfeeds = ["{site.url("/feed.xml")}"]\n',
-    )
+    config = one_source(tmp_path, database, site.url("/feed.xml"))
     open_database(url).dispose()  # the schema, so that the fault can be planted
     query(
         database,
@@ -129,14 +135,7 @@ def test_a_worker_killed_mid_page_fails_that_page_and_the_next_poll_gets_it(
     site.add("/news/short.html", article_html(1), content_type=HTML)
     site.add("/feed.xml", rss_of(site, ["/news/short.html", "/news/long.html"]), content_type=RSS)
     database = tmp_path / "newsrelay.db"
-    config = with_fetch(
-        write_config(
-            tmp_path / "newsrelay.toml",
-            f"sqlite:///{database}",
-            f'[[sources]]\nname = "a"\nfeeds = ["{site.url("/feed.xml")}"]\n',
-        ),
-        extract_processes=1,
-    )
+    config = one_source(tmp_path, database, site.url("/feed.xml"), extract_processes=1)
     process = subprocess.Popen(
         [str(NEWSRELAY), "--config", str(config), "crawl", "a", "--json"],
         stdout=subprocess.PIPE,
@@ -186,14 +185,8 @@ def test_a_page_past_the_extraction_deadline_fails_and_its_worker_is_replaced(
         site.add(f"/news/{n}.html", article_html(n), content_type=HTML)
     site.add("/feed.xml", rss_of(site, paths), content_type=RSS)
     database = tmp_path / "newsrelay.db"
-    config = with_fetch(
-        write_config(
-            tmp_path / "newsrelay.toml",
-            f"sqlite:///{database}",
-            f'[[sources]]\nname = "a"\nfeeds = ["{site.url("/feed.xml")}"]\n',
-        ),
-        extract_processes=1,
-        extract_timeout=1,
+    config = one_source(
+        tmp_path, database, site.url("/feed.xml"), extract_processes=1, extract_timeout=1
     )
 
     result = run_newsrelay("crawl", "a", "--json", config=config)
@@ -218,11 +211,7 @@ def test_a_batch_is_written_within_a_second_even_when_no_item_follows(
     site.add("/news/slow.html", article_html(1), content_type=HTML, delay=8)
     site.add("/feed.xml", rss_of(site, ["/news/0.html", "/news/slow.html"]), content_type=RSS)
     database = tmp_path / "newsrelay.db"
-    config = write_config(
-        tmp_path / "newsrelay.toml",
-        f"sqlite:///{database}",
-        f'[[sources]]\nname = "a"\nfeeds = ["{site.url("/feed.xml")}"]\n',
-    )
+    config = one_source(tmp_path, database, site.url("/feed.xml"))
     process = subprocess.Popen(
         [str(NEWSRELAY), "--config", str(config), "crawl", "a"],
         stdout=subprocess.DEVNULL,
@@ -287,11 +276,7 @@ def test_a_killed_run_leaves_its_feeds_due_at_once(site: LocalSite, tmp_path: Pa
         headers={"Cache-Control": "max-age=900"},
     )
     database = tmp_path / "newsrelay.db"
-    config = write_config(
-        tmp_path / "newsrelay.toml",
-        f"sqlite:///{database}",
-        f'[[sources]]\nname = "a"\nfeeds = ["{site.url("/feed.xml")}"]\n',
-    )
+    config = one_source(tmp_path, database, site.url("/feed.xml"))
     process = subprocess.Popen(
         [str(NEWSRELAY), "--config", str(config), "crawl", "a", "--due-only"],
         stdout=subprocess.DEVNULL,
