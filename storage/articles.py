@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.orm import Session
 
+from storage.cluster_locks import serialise_near_duplicates
 from storage.db import Database
 from storage.dedup import Decision, StoredCandidates, decide
 from storage.models import Article, ArticleKey, ArticleUrl, NearKey, utcnow
@@ -127,6 +128,8 @@ def _save(
 ) -> list[SaveResult]:
     """Look up what ``records`` could match (one query per kind), decide, write (one insert
     per table). Raises :class:`_Conflict` when an article insert was refused."""
+    if near_threshold is not None:
+        serialise_near_duplicates(session)
     stored = _lookup(session, records, near_threshold is not None)
     decisions = decide(records, stored, near_threshold)
     ids = _insert_articles(

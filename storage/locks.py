@@ -69,6 +69,16 @@ class DaemonLock:
             raise AlreadyRunning(_running_message(self.db))
         self._conn = conn
 
+    def check(self) -> None:
+        """Raise :class:`StorageError` when the lock's connection, and so the lock, is lost."""
+        if self._conn is None:
+            return
+        try:
+            self._conn.execute(text("SELECT 1"))
+            self._conn.commit()
+        except Exception as exc:
+            raise StorageError(f"daemon lock lost: {str(exc).splitlines()[0]}") from None
+
     def release(self) -> None:
         if self._file is not None:
             self._file.close()
@@ -76,8 +86,11 @@ class DaemonLock:
         if self._conn is not None:
             # Closing the server session is what frees the lock; a pooled connection would
             # keep it.
-            self._conn.invalidate()
-            self._conn.close()
+            try:
+                self._conn.invalidate()
+                self._conn.close()
+            except Exception:  # the connection is already broken: its lock went with it
+                pass
             self._conn = None
 
 

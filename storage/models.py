@@ -195,6 +195,8 @@ class CrawlRun(Base):
     pid: Mapped[int | None] = mapped_column(Integer)
     boot_id: Mapped[str | None] = mapped_column(String(64))
     pid_start: Mapped[int | None] = mapped_column(BigInteger)
+    # The cluster worker that ran it (``newsrelay worker``); None for a daemon or a crawl.
+    worker: Mapped[str | None] = mapped_column(String(255))
 
 
 Index("ix_crawl_runs_source_id_started_at", CrawlRun.source_id, CrawlRun.started_at)
@@ -213,3 +215,32 @@ class DaemonState(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ClusterMember(Base):
+    """A ``newsrelay scheduler`` or ``newsrelay worker`` process, kept fresh by its heartbeat."""
+
+    __tablename__ = "cluster_members"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)  # host:pid
+    role: Mapped[str] = mapped_column(String(16))  # scheduler | worker
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    leader_since: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the elected scheduler
+    crawls: Mapped[int] = mapped_column(Integer, default=0)  # a worker's runs in flight
+
+
+class CrawlRequest(Base):
+    """``newsrelay crawl NAME --enqueue``: a run asked of the workers, and which run answered."""
+
+    __tablename__ = "crawl_requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # queued | done (run_id is its run) | collapsed (run_id: the run already going) | failed
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    run_id: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)

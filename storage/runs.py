@@ -19,8 +19,9 @@ from storage.records import RunCounters, RunRecord, counters_of
 ABANDONED_AFTER = timedelta(hours=6)
 
 
-def start_run(db: Database, source_id: int) -> int:
-    """Open a ``crawl_runs`` row in state ``running``, owned by this process."""
+def start_run(db: Database, source_id: int, worker: str | None = None) -> int:
+    """Open a ``crawl_runs`` row in state ``running``, owned by this process (and, in a
+    cluster, by ``worker``)."""
     with db.transaction() as session:
         run = CrawlRun(
             source_id=source_id,
@@ -30,6 +31,7 @@ def start_run(db: Database, source_id: int) -> int:
             pid=os.getpid(),
             boot_id=boot_id(),
             pid_start=process_start(os.getpid()),
+            worker=worker,
         )
         session.add(run)
         session.flush()
