@@ -29,6 +29,7 @@ from crawler.dates import parse_interval
 DEFAULT_CONFIG_PATH = Path("newsrelay.toml")
 CONFIG_ENV = "NEWSRELAY_CONFIG"
 DATABASE_URL_ENV = "NEWSRELAY_DATABASE_URL"  # overrides [database] url (containers, secrets)
+BROKER_URL_ENV = "NEWSRELAY_BROKER_URL"  # overrides [cluster] broker
 
 
 class ConfigError(Exception):
@@ -147,6 +148,9 @@ class SourceConfig(_Strict):
     # Article links are followed to the hosts of the source's own feeds, sitemaps and listings
     # (a leading www. dropped) and their subdomains, and to these domains and their subdomains.
     allowed_domains: list[HostName] = Field(default_factory=list)
+    # In a cluster, one crawl at a time per politeness key, across every worker. Default: the
+    # registrable domain of the source's first feed, sitemap or listing (crawler.host_keys).
+    host_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$")] | None = None
 
     @field_validator("url_id_pattern")
     @classmethod
@@ -262,12 +266,21 @@ class DaemonConfig(_Strict):
         return parse_interval(self.stop_timeout)
 
 
+class ClusterConfig(_Strict):
+    """``newsrelay scheduler`` and ``newsrelay worker``: Dramatiq on RabbitMQ."""
+
+    broker: str = "amqp://guest:guest@127.0.0.1:5672/"
+    # Queue name prefix: several deployments can share one broker.
+    queue: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,200}$")] = "newsrelay"
+
+
 class Config(_Strict):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
     path: Path | None = Field(default=None, exclude=True)
 
@@ -310,6 +323,8 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"{config_path}: TOML syntax error: {exc}") from None
     if os.environ.get(DATABASE_URL_ENV):
         raw = {**raw, "database": {**raw.get("database", {}), "url": os.environ[DATABASE_URL_ENV]}}
+    if os.environ.get(BROKER_URL_ENV):
+        raw = {**raw, "cluster": {**raw.get("cluster", {}), "broker": os.environ[BROKER_URL_ENV]}}
     return config_from_dict(raw, config_path)
 
 

@@ -157,7 +157,7 @@ async def crawl_source(
             errors=errors,
             duration_s=result.duration_s if result else 0.0,
         )
-    _log_summary(result)
+    _log_summary(result, options.worker)
     _check_extraction(result)
     return result
 
@@ -187,8 +187,10 @@ def _check_extraction(result: SourceResult) -> None:
         )
 
 
-def _log_summary(result: SourceResult) -> None:
+def _log_summary(result: SourceResult, worker: str | None) -> None:
     fields = result.summary()
+    if worker is not None:
+        fields["worker"] = worker
     level = logging.INFO if result.status == "ok" else logging.WARNING
     message = "crawl finished" if result.status == "ok" else f"crawl {result.status}"
     if result.status != "ok" and result.errors:

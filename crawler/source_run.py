@@ -51,6 +51,7 @@ START_POINTS = ("feed", "sitemap", "listing")
 class CrawlOptions:
     refetch: bool = False  # fetch pages and feeds even when already stored / not modified
     due_only: bool = False  # skip what is backing off or asked not to be polled yet
+    worker: str | None = None  # the cluster worker running it (recorded with the run)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class SourceRun:
     async def open(self) -> None:
         """The source's ids (its feeds created if new) and the run's row."""
         self.ids, self.run_id = await self.storage.call(
-            _open_run, self.source.name, self.source.feeds
+            _open_run, self.source.name, self.source.feeds, self.options.worker
         )
         self.started = time.monotonic()
 
@@ -291,10 +292,12 @@ class SourceRun:
             )
 
 
-def _open_run(db: Database, name: str, feeds: list[str]) -> tuple[SourceIds, int]:
+def _open_run(
+    db: Database, name: str, feeds: list[str], worker: str | None
+) -> tuple[SourceIds, int]:
     """In the storage thread: the source's ids, and a new run's row."""
     ids = ensure_source(db, name, feeds)
-    return ids, start_run(db, ids.source_id)
+    return ids, start_run(db, ids.source_id, worker)
 
 
 def _close_run(

@@ -8,68 +8,26 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from crawler.config import Config, ConfigError, load_config, resolve_config_path
+from crawler.config import Config, ConfigError
 from crawler.dates import parse_moment
-from crawler.reactor import StoppedAtOnce
 from crawler.services import open_services, warm_for
 from crawler.source_run import CrawlOptions
 from crawler.urls import mask_secrets
-from scheduler import __version__, views
+from scheduler import __version__, cluster_cli, views
 from scheduler.logs import LEVELS, setup_logging
+from scheduler.state import State, user_errors
 from storage.daemon_state import daemon_state, is_alive
 from storage.db import Database, StorageError, open_database
 from storage.export import FORMATS, write_export
 from storage.publishing import iter_articles, publishing
 from storage.records import Selection, StoredArticle
 from storage.sources import source_statuses
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class State:
-    def __init__(self, config_path: str | None) -> None:
-        self.config_path = config_path
-        self._config: Config | None = None
-
-    @property
-    def config(self) -> Config:
-        if self._config is None:
-            self._config = load_config(self.config_path)
-        return self._config
-
-    def config_or_defaults(self) -> Config:
-        """The config file if one was named or exists; else built-in defaults."""
-        if self.config_path or resolve_config_path(None).exists():
-            return self.config
-        return Config()
-
-    def database(self) -> Database:
-        return open_database(self.config.database.url)
-
-
-def user_errors(func: F) -> F:
-    """Turn config and database errors into one line and exit code 2."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (ConfigError, StorageError) as exc:
-            click.echo(f"newsrelay: error: {exc}", err=True)
-            sys.exit(2)
-        except StoppedAtOnce as exc:
-            click.echo(f"newsrelay: {exc}", err=True)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -124,6 +82,8 @@ def cli(
     "(TTL, Cache-Control max-age, Retry-After), as the daemon does.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--enqueue", is_flag=True, help="Send the runs to the cluster's workers.")
+@click.option("--no-wait", is_flag=True, help="With --enqueue: return once the runs are sent.")
 @click.pass_obj
 @user_errors
 def crawl(
@@ -133,14 +93,21 @@ def crawl(
     refetch: bool,
     due_only: bool,
     as_json: bool,
+    enqueue: bool,
+    no_wait: bool,
 ) -> None:
-    """Crawl the named sources (or --all) now, in the foreground."""
+    """Crawl the named sources (or --all) now, in the foreground (or, --enqueue, on the
+    cluster's workers)."""
     if bool(names) == all_sources:
         raise click.UsageError("name one or more sources, or give --all")
+    if no_wait and not enqueue:
+        raise click.UsageError("--no-wait goes with --enqueue")
     config = state.config
     sources = list(config.sources) if all_sources else [config.source(n) for n in names]
     if not sources:
         raise click.UsageError("the config has no sources")
+    if enqueue:
+        sys.exit(cluster_cli.enqueue(config, sources, wait=not no_wait, as_json=as_json))
     db = state.database()
     try:
         # Before Scrapy is imported or any thread started: see crawler.services.
@@ -197,28 +164,41 @@ def status(state: State, as_json: bool) -> None:
     try:
         daemon = daemon_state(db)
         statuses = source_statuses(db)
+        cluster = cluster_cli.cluster_status(config, db) if db.dialect == "postgresql" else None
     finally:
         db.dispose()
     alive = is_alive(daemon, config.daemon.heartbeat_delta)
-    views.status_view(config, daemon, alive, statuses, as_json)
+    views.status_view(config, daemon, alive, statuses, as_json, cluster)
 
 
 @cli.command()
+@click.option(
+    "--role",
+    type=click.Choice(["daemon", "scheduler", "worker"]),
+    default="daemon",
+    show_default=True,
+    help="scheduler: this host's is the leader or a standby; worker: one on this host beats.",
+)
 @click.pass_obj
-def health(state: State) -> None:
-    """Exit 0 while a daemon runs with a fresh heartbeat, else 1 (for Docker HEALTHCHECK)."""
+def health(state: State, role: str) -> None:
+    """Exit 0 while a daemon (or this host's cluster role) runs with a fresh heartbeat, else 1
+    (for Docker HEALTHCHECK)."""
     try:
         config = state.config
         db = open_database(config.database.url, create=False)
         try:
-            daemon = daemon_state(db)
+            if role == "daemon":
+                daemon = daemon_state(db)
+                alive = is_alive(daemon, config.daemon.heartbeat_delta)
+                line = views.daemon_line(daemon, alive)
+            else:
+                alive, line = cluster_cli.role_health(config, db, role)
         finally:
             db.dispose()
     except (ConfigError, StorageError) as exc:
         click.echo(f"unhealthy: {exc}")
         sys.exit(1)
-    alive = is_alive(daemon, config.daemon.heartbeat_delta)
-    click.echo(("healthy: " if alive else "unhealthy: ") + views.daemon_line(daemon, alive))
+    click.echo(("healthy: " if alive else "unhealthy: ") + line)
     sys.exit(0 if alive else 1)
 
 
@@ -367,7 +347,6 @@ def db() -> None:
 @user_errors
 def upgrade(state: State) -> None:
     """Apply pending schema migrations."""
-    from storage.db import Database
 
     database = Database(state.config.database.url)
     try:
@@ -378,6 +357,10 @@ def upgrade(state: State) -> None:
         raise StorageError(f"upgrade failed: {exc}") from None
     finally:
         database.dispose()
+
+
+cli.add_command(cluster_cli.scheduler)
+cli.add_command(cluster_cli.worker)
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """Logging, set up once per process: text or JSON lines, stderr or a rotating file.
 
 Structured fields travel as ``extra={...}`` on a record: the text format appends them as
-``key=value``, the JSON format as keys. Scrapy and Twisted stay at WARNING unless debugging.
+``key=value``, the JSON format as keys. Scrapy, Twisted, pika and Dramatiq stay at WARNING unless
+debugging.
 No line shows a password: every URL's is masked (``user:***@``) on the way out.
 """
 
@@ -27,6 +28,8 @@ _QUIET = (
     "courlan",
     "justext",
     "charset_normalizer",
+    "pika",
+    "dramatiq",
 )
 LEVELS = ("debug", "info", "warning", "error")
 

@@ -88,17 +88,24 @@ def status_view(
     alive: bool,
     statuses: dict[str, SourceStatus],
     as_json: bool,
+    cluster: dict[str, Any] | None = None,
 ) -> None:
-    """The daemon's line, then per source: its last run, failures and next run."""
+    """The daemon's line (and the cluster's members), then per source: its last run,
+    failures and next run."""
     names = [s.name for s in config.sources]
     names += sorted(statuses.keys() - set(names))  # stored sources no longer configured
     configured = {s.name for s in config.sources}
     rows = [_status_row(name, statuses.get(name), alive, name in configured) for name in names]
     if as_json:
-        click.echo(json.dumps({"daemon": _daemon_json(daemon, alive), "sources": rows}, indent=2))
+        shown: dict[str, Any] = {"daemon": _daemon_json(daemon, alive)}
+        if cluster is not None:
+            shown["cluster"] = cluster
+        click.echo(json.dumps({**shown, "sources": rows}, indent=2))
         return
     console = _console()
     console.print(escape(daemon_line(daemon, alive)))
+    if cluster is not None:
+        console.print(cluster_table(cluster))
     table = Table()
     for column in ("source", "last run", "result"):
         table.add_column(column, overflow="fold")
@@ -259,3 +266,39 @@ def _span(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def cluster_table(cluster: dict[str, Any]) -> Table:
+    """The cluster's members, one row each, and the queue's depth in the title."""
+    queue = cluster["queue"]
+    depth = (
+        f"queue: {queue['ready']} ready, {queue.get('delayed', 0)} delayed, "
+        f"{queue['unacked']} unacked"
+        if queue.get("ready") is not None
+        else f"queue: broker unreachable ({queue.get('error')})"
+    )
+    table = Table(title=f"cluster ({depth})")
+    for column in ("role", "host", "pid", "since / heartbeat", "crawls"):
+        table.add_column(column)
+    leader = cluster["leader"]
+    if leader is not None:
+        table.add_row(
+            "leader", leader["host"], str(leader["pid"]), ago_iso(leader.get("since")), "-"
+        )
+    else:
+        table.add_row("leader", "none", "-", "-", "-")
+    for member in cluster["standby"]:
+        table.add_row("standby", member["host"], str(member["pid"]), "-", "-")
+    for member in cluster["workers"]:
+        table.add_row(
+            "worker",
+            member["host"],
+            str(member["pid"]),
+            ago_iso(member["heartbeat_at"]),
+            str(member["crawls"]),
+        )
+    return table
+
+
+def ago_iso(moment: str | None) -> str:
+    return ago(datetime.fromisoformat(moment)) if moment else "-"

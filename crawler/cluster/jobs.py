@@ -1,0 +1,149 @@
+"""What a cluster worker does with one "run this source" message (in a Dramatiq thread).
+
+1. Take the source's lock (one run of a source at a time, across the cluster) and its
+   politeness key's lock (one crawl per host key at a time, so ``fetch.concurrency_per_host``
+   holds for the cluster). Either busy: the message goes back, unchanged, to run a second or
+   two later; its retries are not spent, and its age limit still drops it after an interval.
+   A ``crawl --enqueue`` request that finds its source crawling joins that run instead.
+2. Holding the source lock, a run of it still marked running belongs to a dead worker: it is
+   closed, and this run reads the feeds in full (validators and TTL bound forgotten).
+3. A scheduled message for a source that finished a run less than half an interval ago is a
+   duplicate (a send repeated by a new leader, a redelivery): dropped, writing no run row.
+4. Crawl on the reactor, as ``newsrelay crawl --due-only`` would; answer the request.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from crawler.config import ConfigError, SourceConfig
+from crawler.crawls import Crawls, crawl_sources
+from crawler.host_keys import host_key
+from crawler.source_run import CrawlOptions
+from storage.cluster import close_dead_runs, last_finished, request_answered, running_run
+from storage.db import StorageError
+
+if TYPE_CHECKING:
+    from crawler.cluster.worker import ClusterWorker, ReactorThread
+
+logger = logging.getLogger(__name__)
+
+# A busy source or host key is tried again this long after (ms), spread at random.
+BUSY_DELAY_MS = (1_000, 2_000)
+# The database or its lock connection is away: try again after this long (ms).
+AWAY_DELAY_MS = 5_000
+
+
+class Jobs:
+    def __init__(self, worker: ClusterWorker, reactor: ReactorThread, crawls: Crawls) -> None:
+        self.worker = worker
+        self.reactor = reactor
+        self.crawls = crawls
+        self.broker: Any = None  # set once the broker exists (it needs this handler first)
+
+    def handle(
+        self,
+        source: str,
+        scheduled_at: str | None = None,
+        interval_s: float | None = None,
+        request: str | None = None,
+    ) -> None:
+        """The ``run_source`` actor."""
+        from dramatiq.middleware import CurrentMessage
+
+        message = CurrentMessage.get_current_message()
+        try:
+            config = self.worker.config.source(source)
+        except ConfigError as exc:
+            logger.error("run dropped: %s", exc, extra={"source": source})
+            if request:
+                request_answered(self.worker.services.db, request, "failed", None, str(exc))
+            return
+        if self.worker.stopping.is_set():
+            self._again(message, 0)
+            return
+        interval = timedelta(seconds=interval_s) if interval_s else None
+        try:
+            self._locked(config, interval, request, message)
+        except StorageError as exc:  # the database went away: later, retries not spent
+            logger.warning("run postponed: source=%s: %s", source, exc, extra={"source": source})
+            self._again(message, AWAY_DELAY_MS)
+
+    def _locked(
+        self, source: SourceConfig, interval: timedelta | None, request: str | None, message: Any
+    ) -> None:
+        locks = self.worker.locks
+        key = host_key(source)
+        if not locks.try_lock("source", source.name):
+            if request is not None and self._join_running(source.name, request):
+                return
+            self._again(message, _busy_delay())
+            return
+        try:
+            if not locks.try_lock("host", key):
+                self._again(message, _busy_delay())
+                return
+            try:
+                self._run(source, interval, request, message)
+            finally:
+                locks.unlock("host", key)
+        finally:
+            locks.unlock("source", source.name)
+
+    def _run(
+        self, source: SourceConfig, interval: timedelta | None, request: str | None, message: Any
+    ) -> None:
+        db = self.worker.services.db
+        dead = close_dead_runs(db, source.name)
+        if dead:
+            logger.warning(
+                "closed %d runs of source=%s left open by a worker that died: reading its "
+                "feeds in full",
+                dead,
+                source.name,
+                extra={"source": source.name},
+            )
+        elif request is None and interval is not None:
+            last = last_finished(db, source.name)
+            if last is not None and datetime.now(UTC) - last < interval / 2:
+                logger.info(
+                    "run collapsed: source=%s finished a run at %s",
+                    source.name,
+                    last.isoformat(),
+                    extra={"source": source.name, "worker": self.worker.name},
+                )
+                return
+        options = CrawlOptions(due_only=request is None, worker=self.worker.name)
+        self.worker.crawl_started()
+        try:
+            [result] = self.reactor.call(crawl_sources(self.crawls, [source], options=options))
+        finally:
+            self.worker.crawl_ended()
+        if self.worker.stopping.is_set() and result.status in ("interrupted", "skipped"):
+            self._again(message, 0)  # back to the queue, for another worker
+            return
+        if request is not None:
+            error = "; ".join(result.errors[:3]) or None
+            status = "done" if result.run_id is not None else "failed"
+            request_answered(db, request, status, result.run_id, error)
+
+    def _join_running(self, source: str, request: str) -> bool:
+        """A requested run of a source now crawling reports that run (no second run)."""
+        run_id = running_run(self.worker.services.db, source)
+        if run_id is None:  # its lock holder has not opened its run yet
+            return False
+        request_answered(self.worker.services.db, request, "collapsed", run_id)
+        logger.info("requested run joined the run going: source=%s run_id=%d", source, run_id)
+        return True
+
+    def _again(self, message: Any, delay_ms: int) -> None:
+        from crawler.cluster.broker import send_again
+
+        send_again(self.broker, message, delay_ms)
+
+
+def _busy_delay() -> int:
+    return random.randint(*BUSY_DELAY_MS)
