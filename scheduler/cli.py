@@ -107,7 +107,8 @@ def crawl(
     if not sources:
         raise click.UsageError("the config has no sources")
     if enqueue:
-        sys.exit(cluster_cli.enqueue(config, sources, wait=not no_wait, as_json=as_json))
+        options = CrawlOptions(refetch=refetch, due_only=due_only)
+        sys.exit(cluster_cli.enqueue(config, sources, options, wait=not no_wait, as_json=as_json))
     db = state.database()
     try:
         # Before Scrapy is imported or any thread started: see crawler.services.

@@ -18,7 +18,7 @@ import click
 
 from crawler.config import Config, ConfigError, SourceConfig
 from crawler.services import open_services
-from crawler.source_run import SourceResult
+from crawler.source_run import CrawlOptions, SourceResult
 from scheduler import views
 from scheduler.state import State, user_errors
 from storage.cluster import (
@@ -143,7 +143,14 @@ def _supervise(command: list[str], processes: int) -> int:
 
 
 # -- crawl --enqueue ------------------------------------------------------------------------
-def enqueue(config: Config, sources: Sequence[SourceConfig], *, wait: bool, as_json: bool) -> int:
+def enqueue(
+    config: Config,
+    sources: Sequence[SourceConfig],
+    options: CrawlOptions,
+    *,
+    wait: bool,
+    as_json: bool,
+) -> int:
     """Send one run per source to the workers; with ``wait``, print their summaries. The
     exit code: 0 when every run succeeded (or joined a run already going that did)."""
     require_cluster(config)
@@ -158,7 +165,15 @@ def enqueue(config: Config, sources: Sequence[SourceConfig], *, wait: bool, as_j
             request_created(db, request, source.name)
             try:
                 send(
-                    broker, config.cluster, RunOrder(source.name, datetime.now(UTC), None, request)
+                    broker,
+                    config.cluster,
+                    RunOrder(
+                        source.name,
+                        datetime.now(UTC),
+                        request=request,
+                        refetch=options.refetch,
+                        due_only=options.due_only,
+                    ),
                 )
             except Exception as exc:
                 raise ConfigError(f"cannot send to the broker: {_first_line(exc)}") from None

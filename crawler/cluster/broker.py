@@ -68,12 +68,16 @@ class RunOrder:
     scheduled_at: datetime
     interval: timedelta | None = None  # scheduled runs: a run this recent makes it a duplicate
     request: str | None = None  # crawl --enqueue: the crawl_requests row to answer
+    refetch: bool = False  # crawl --enqueue --refetch
+    due_only: bool = True  # a scheduled run; crawl --enqueue only with --due-only
 
     def kwargs(self) -> dict[str, Any]:
         return {
             "scheduled_at": self.scheduled_at.isoformat(),
             "interval_s": self.interval.total_seconds() if self.interval else None,
             "request": self.request,
+            "refetch": self.refetch,
+            "due_only": self.due_only,
         }
 
 

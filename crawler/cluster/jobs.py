@@ -50,6 +50,8 @@ class Jobs:
         scheduled_at: str | None = None,
         interval_s: float | None = None,
         request: str | None = None,
+        refetch: bool = False,
+        due_only: bool = True,
     ) -> None:
         """The ``run_source`` actor."""
         from dramatiq.middleware import CurrentMessage
@@ -66,14 +68,20 @@ class Jobs:
             self._again(message, 0)
             return
         interval = timedelta(seconds=interval_s) if interval_s else None
+        options = CrawlOptions(refetch=refetch, due_only=due_only, worker=self.worker.name)
         try:
-            self._locked(config, interval, request, message)
+            self._locked(config, interval, request, options, message)
         except StorageError as exc:  # the database went away: later, retries not spent
             logger.warning("run postponed: source=%s: %s", source, exc, extra={"source": source})
             self._again(message, AWAY_DELAY_MS)
 
     def _locked(
-        self, source: SourceConfig, interval: timedelta | None, request: str | None, message: Any
+        self,
+        source: SourceConfig,
+        interval: timedelta | None,
+        request: str | None,
+        options: CrawlOptions,
+        message: Any,
     ) -> None:
         locks = self.worker.locks
         key = host_key(source)
@@ -87,14 +95,19 @@ class Jobs:
                 self._again(message, _busy_delay())
                 return
             try:
-                self._run(source, interval, request, message)
+                self._run(source, interval, request, options, message)
             finally:
                 locks.unlock("host", key)
         finally:
             locks.unlock("source", source.name)
 
     def _run(
-        self, source: SourceConfig, interval: timedelta | None, request: str | None, message: Any
+        self,
+        source: SourceConfig,
+        interval: timedelta | None,
+        request: str | None,
+        options: CrawlOptions,
+        message: Any,
     ) -> None:
         db = self.worker.services.db
         dead = close_dead_runs(db, source.name)
@@ -116,7 +129,6 @@ class Jobs:
                     extra={"source": source.name, "worker": self.worker.name},
                 )
                 return
-        options = CrawlOptions(due_only=request is None, worker=self.worker.name)
         self.worker.crawl_started()
         try:
             [result] = self.reactor.call(crawl_sources(self.crawls, [source], options=options))
