@@ -288,12 +288,12 @@ def daemon_config(path: Path, db_url: str, sources: str, **daemon: str) -> Path:
 class DaemonProcess:
     """``newsrelay --log-format json run`` in the background, its log in a file."""
 
-    def __init__(self, config: Path, *args: str) -> None:
+    def __init__(self, config: Path, *args: str, command: str = "run") -> None:
         self.log_path = config.with_suffix(f".{time.monotonic_ns()}.log")
         self._log = self.log_path.open("wb")
-        command = [str(NEWSRELAY), "--config", str(config), "--log-format", "json", "run", *args]
+        argv = [str(NEWSRELAY), "--config", str(config), "--log-format", "json", command, *args]
         self.process = subprocess.Popen(
-            command,
+            argv,
             stdout=subprocess.DEVNULL,
             stderr=self._log,
             start_new_session=True,  # its own process group, as under systemd
