@@ -70,11 +70,7 @@ def cli(
 @cli.command()
 @click.argument("names", nargs=-1)
 @click.option("--all", "all_sources", is_flag=True, help="Crawl every configured source.")
-@click.option(
-    "--refetch",
-    is_flag=True,
-    help="Fetch feeds unconditionally and pages even when already stored.",
-)
+@click.option("--refetch", is_flag=True, help="Fetch feeds and pages even when already stored.")
 @click.option(
     "--due-only",
     is_flag=True,
@@ -96,8 +92,7 @@ def crawl(
     enqueue: bool,
     no_wait: bool,
 ) -> None:
-    """Crawl the named sources (or --all) now, in the foreground (or, --enqueue, on the
-    cluster's workers)."""
+    """Crawl the named sources (or --all) now, in the foreground (--enqueue: on the cluster)."""
     if bool(names) == all_sources:
         raise click.UsageError("name one or more sources, or give --all")
     if no_wait and not enqueue:

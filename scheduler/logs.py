@@ -1,7 +1,7 @@
 """Logging, set up once per process: text or JSON lines, stderr or a rotating file.
 
 Structured fields travel as ``extra={...}`` on a record: the text format appends them as
-``key=value``, the JSON format as keys. Scrapy, Twisted, pika and Dramatiq stay at WARNING unless
+``key=value``, the JSON format as keys. Scrapy, Twisted and Dramatiq stay at WARNING unless
 debugging.
 No line shows a password: every URL's is masked (``user:***@``) on the way out.
 """
@@ -28,7 +28,6 @@ _QUIET = (
     "courlan",
     "justext",
     "charset_normalizer",
-    "pika",
     "dramatiq",
 )
 LEVELS = ("debug", "info", "warning", "error")
@@ -90,7 +89,7 @@ def setup_logging(level: str = "info", fmt: str = "text", log_file: Path | None 
     quiet_level = numeric if numeric <= logging.DEBUG else logging.WARNING
     for name in _QUIET:
         logging.getLogger(name).setLevel(max(quiet_level, numeric))
-    # The daemon logs job errors, misses and skips itself, with the source's name.
-    logging.getLogger("apscheduler").setLevel(
-        numeric if numeric <= logging.DEBUG else logging.CRITICAL
-    )
+    # The daemon logs job errors, misses and skips itself, with the source's name; a lost
+    # broker connection is said once by Dramatiq or newsrelay, not in pika's dozen lines.
+    for name in ("apscheduler", "pika"):
+        logging.getLogger(name).setLevel(numeric if numeric <= logging.DEBUG else logging.CRITICAL)

@@ -13,6 +13,9 @@ from storage.models import ClusterMember, CrawlRequest, CrawlRun, Feed, Source, 
 from storage.records import RunRecord
 from storage.runs import run_record
 
+# The error of a cluster run found open with its source's lock free.
+DEAD_RUN_ERROR = "the worker running this crawl died or lost the database"
+
 
 @dataclass(frozen=True)
 class MemberRecord:
@@ -116,7 +119,7 @@ def close_dead_runs(db: Database, source: str) -> int:
             .values(
                 status="interrupted",
                 finished_at=utcnow(),
-                error="the worker running this crawl died",
+                error=DEAD_RUN_ERROR,
             )
         )
     return len(dead)

@@ -191,6 +191,15 @@ def open_database(url: str, *, create: bool = True) -> Database:
 POSTGRES_CONNECT_TIMEOUT_S = 10
 
 
+POSTGRES_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,  # ms a sent packet may stay unacknowledged
+}
+
+
 def _create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
@@ -202,6 +211,10 @@ def _create_engine(url: str) -> Engine:
         # libpq waits for an unanswering server as long as TCP lets it (minutes): a wrong
         # host or a firewall that drops packets should be one line, soon.
         connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
+    if url.startswith("postgresql"):
+        # A server gone silent (a dropped network, a host that died) must not hold a query,
+        # or the cluster's lock connection, forever: TCP notices within about 15 s.
+        connect_args.update(POSTGRES_KEEPALIVES)
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 

@@ -63,7 +63,8 @@ class DaemonLock:
             locked = conn.execute(select(func.pg_try_advisory_lock(key))).scalar_one()
             conn.commit()  # the lock belongs to the session, not to this transaction
         except Exception as exc:
-            raise StorageError(f"cannot take the daemon lock: {exc}") from None
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise StorageError(f"cannot take the daemon lock: {first_line}") from None
         if not locked:
             conn.close()
             raise AlreadyRunning(_running_message(self.db))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from storage.cluster import DEAD_RUN_ERROR
 from tests.cluster_support import (
     Cluster,
     Newswire,
@@ -50,7 +51,7 @@ def _check_runs(runs: list[Run], names: list[str], since: float, keys: dict[str,
         by_source[run.source].append(run)
         # A run of a killed worker is closed when that is noticed, not when it died: its
         # recorded span is longer than the crawl was, so it is left out of the host check.
-        if not (run.error or "").endswith("died"):
+        if run.error != DEAD_RUN_ERROR:
             by_key[keys[run.source]].append(run)
     for name in names:
         starts = [t for r in by_source[name] if (t := r.started_at.timestamp()) >= since]
@@ -117,7 +118,7 @@ def test_killed_worker_and_killed_leader_lose_nothing(
         closed = query(
             postgres_url, "SELECT status, error FROM crawl_runs WHERE id = ANY(%s)", killed
         )
-        assert closed == [("interrupted", "the worker running this crawl died")] * len(killed)
+        assert closed == [("interrupted", DEAD_RUN_ERROR)] * len(killed)
 
         status = run_newsrelay("status", "--json", config=cluster.config)
         shown = json.loads(status.stdout)["cluster"]

@@ -16,18 +16,21 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from threading import Event
+from typing import Any, Protocol, TypeVar
 
-from crawler.config import ConfigError, SourceConfig
+from crawler.config import Config, ConfigError, SourceConfig
 from crawler.crawls import Crawls, crawl_sources
 from crawler.host_keys import host_key
+from crawler.services import Services
 from crawler.source_run import CrawlOptions
 from storage.cluster import close_dead_runs, last_finished, request_answered, running_run
+from storage.cluster_locks import AdvisoryLocks
 from storage.db import StorageError
 
-if TYPE_CHECKING:
-    from crawler.cluster.worker import ClusterWorker, ReactorThread
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +40,26 @@ BUSY_DELAY_MS = (1_000, 2_000)
 AWAY_DELAY_MS = 5_000
 
 
+class Worker(Protocol):
+    """What a job needs of its worker process (crawler.cluster.worker.ClusterWorker)."""
+
+    config: Config
+    services: Services
+    name: str
+    locks: AdvisoryLocks
+    stopping: Event
+
+    def crawl_started(self) -> None: ...
+
+    def crawl_ended(self) -> None: ...
+
+
+class Reactor(Protocol):
+    def call(self, work: Coroutine[Any, Any, T], timeout: float | None = None) -> T: ...
+
+
 class Jobs:
-    def __init__(self, worker: ClusterWorker, reactor: ReactorThread, crawls: Crawls) -> None:
+    def __init__(self, worker: Worker, reactor: Reactor, crawls: Crawls) -> None:
         self.worker = worker
         self.reactor = reactor
         self.crawls = crawls
