@@ -13,7 +13,7 @@ COPY pyproject.toml README.md scrapy.cfg ./
 COPY crawler ./crawler
 COPY scheduler ./scheduler
 COPY storage ./storage
-RUN pip install --upgrade pip && pip install '.[postgres]'
+RUN pip install --upgrade pip && pip install '.[postgres,cluster]'
 
 # Run as an unprivileged user; the database and logs live on the /data volume.
 RUN useradd --system --uid 10001 --home-dir /data newsrelay \
