@@ -100,6 +100,7 @@ def test_killed_worker_and_killed_leader_lose_nothing(
         _, name = query(postgres_url, running)[0]
         victim = pids[name.rpartition(":")[2]]
         victim.kill()
+        killed_at = time.time()
         killed = [i for i, w in query(postgres_url, running) if w == name]
         assert killed, "the worker had finished its crawls when it was killed"
         time.sleep(3)
@@ -119,6 +120,16 @@ def test_killed_worker_and_killed_leader_lose_nothing(
             postgres_url, "SELECT status, error FROM crawl_runs WHERE id = ANY(%s)", killed
         )
         assert closed == [("interrupted", DEAD_RUN_ERROR)] * len(killed)
+        # Each killed run's source ran again, in full, within 30 s of the kill.
+        killed_sources = query(
+            postgres_url,
+            "SELECT DISTINCT s.name FROM crawl_runs r JOIN sources s ON s.id = r.source_id "
+            "WHERE r.id = ANY(%s)",
+            killed,
+        )
+        for (source,) in killed_sources:
+            again = [r.started_at.timestamp() for r in runs if r.source == source]
+            assert any(killed_at < t <= killed_at + 30 for t in again), source
 
         status = run_newsrelay("status", "--json", config=cluster.config)
         shown = json.loads(status.stdout)["cluster"]

@@ -1,0 +1,122 @@
+"""A cluster worker's life: SIGTERM mid-crawl hands the run back, stale runs are dropped, and
+``--processes N`` supervises N processes (real RabbitMQ and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.cluster_support import (
+    Cluster,
+    Newswire,
+    cluster_runs,
+    is_leader,
+    query,
+    require_rabbitmq,
+    wire_sources,
+)
+from tests.localsite import LocalSite, wait_until
+from tests.support import run_newsrelay
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def wire_site() -> Iterator[LocalSite]:
+    site = LocalSite()
+    site.start()
+    yield site
+    site.stop()
+
+
+def _started(member: object) -> bool:
+    return any("worker started" in r["msg"] for r in member.records())  # type: ignore[attr-defined]
+
+
+def test_sigterm_mid_crawl_hands_the_run_to_another_worker(
+    tmp_path: Path, postgres_url: str, wire_site: LocalSite
+) -> None:
+    require_rabbitmq()
+    wire = Newswire(wire_site, 1, page_delay=3.0)
+    for _ in range(4):
+        wire.publish(wire.names[0])
+    cluster = Cluster.create(tmp_path, postgres_url, wire_sources(wire, interval="1h", host_keys=1))
+    name = wire.names[0]
+    try:
+        first = cluster.start("worker", "--threads", "2")
+        first.wait_for(lambda: _started(first))
+        sent = run_newsrelay("crawl", name, "--enqueue", "--no-wait", config=cluster.config)
+        assert sent.returncode == 0, sent.stderr
+        running = "SELECT count(*) FROM crawl_runs WHERE status = 'running'"
+        assert wait_until(lambda: query(postgres_url, running) == [(1,)], timeout=20)
+        first.signal(signal.SIGTERM)
+        assert first.process.wait(timeout=30) == 0
+        [interrupted] = cluster_runs(postgres_url)
+        assert interrupted.status == "interrupted"
+        second = cluster.start("worker", "--threads", "2")
+        assert wait_until(
+            lambda: [r.status for r in cluster_runs(postgres_url)] == ["interrupted", "ok"],
+            timeout=40,
+        ), cluster_runs(postgres_url)
+        redone = cluster_runs(postgres_url)[1]
+        assert redone.worker is not None and redone.worker.endswith(f":{second.process.pid}")
+        stored = query(postgres_url, "SELECT count(*) FROM articles")
+        assert stored == [(4,)]
+    finally:
+        cluster.stop()
+
+
+def test_a_run_older_than_its_interval_is_dropped(
+    tmp_path: Path, postgres_url: str, wire_site: LocalSite
+) -> None:
+    """Runs sent while no worker was up are stale once their interval has passed: a worker
+    that starts later drops them (writing no run) instead of crawling the backlog."""
+    require_rabbitmq()
+    wire = Newswire(wire_site, 1)
+    wire.publish(wire.names[0])
+    cluster = Cluster.create(tmp_path, postgres_url, wire_sources(wire, interval="2s", host_keys=1))
+    scheduler = cluster.start("scheduler")
+    try:
+        scheduler.wait_for(lambda: is_leader(scheduler), timeout=20)
+        time.sleep(6)  # the catch-up run and two or three scheduled ones are sent
+        scheduler.signal(signal.SIGTERM)
+        assert scheduler.process.wait(timeout=20) == 0
+        time.sleep(2.5)  # every one of them is older than the interval now
+        worker = cluster.start("worker", "--threads", "2")
+        worker.wait_for(
+            lambda: sum("exceeded its age limit" in r["msg"] for r in worker.records()) >= 3,
+            timeout=20,
+        )
+        time.sleep(1)
+        assert cluster_runs(postgres_url) == []
+    finally:
+        cluster.stop()
+
+
+def test_processes_supervises_its_workers(
+    tmp_path: Path, postgres_url: str, wire_site: LocalSite
+) -> None:
+    require_rabbitmq()
+    wire = Newswire(wire_site, 1)
+    cluster = Cluster.create(tmp_path, postgres_url, wire_sources(wire, interval="1h", host_keys=1))
+    try:
+        parent = cluster.start("worker", "--processes", "2", "--threads", "1")
+
+        def workers() -> list[dict[str, object]]:
+            shown = run_newsrelay("status", "--json", config=cluster.config)
+            cluster_part = json.loads(shown.stdout).get("cluster") or {}
+            return list(cluster_part.get("workers", []))
+
+        assert wait_until(lambda: len(workers()) == 2, timeout=40)
+        pids = {w["pid"] for w in workers()}
+        assert parent.process.pid not in pids
+        parent.signal(signal.SIGTERM)
+        assert parent.process.wait(timeout=30) == 0
+        assert wait_until(lambda: workers() == [], timeout=10)
+    finally:
+        cluster.stop()
