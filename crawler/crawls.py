@@ -147,6 +147,11 @@ async def crawl_source(
         logger.exception("crawl crashed: source=%s", source.name)
     spider = crawler.spider
     result = spider.run.result if isinstance(spider, SourceSpider) else None
+    if result is None and crash is None and crawls.stopping:
+        # Stopped before its spider opened a run: nothing was done, nothing recorded.
+        result = SourceResult(source.name, None, "interrupted", RunCounters(), [], 0.0)
+        _log_summary(result, options.worker)
+        return result
     if result is None or crash:
         errors = ([f"crawl crashed: {crash}"] if crash else []) + (result.errors if result else [])
         result = SourceResult(

@@ -1,15 +1,16 @@
 """The broker and the one kind of message the cluster sends: "run this source".
 
 Dramatiq acknowledges a message only once its actor has returned, so the runs of a worker
-killed mid-crawl are delivered again to another one. Our own middleware list: an age limit
-(a run older than its source's interval is dropped: the next one is on its way), a few
-retries for a crash, and the current message (a busy source's message is sent again
-unchanged, so waiting spends none of its retries).
+killed mid-crawl are delivered again to another one. Our own middleware list: a few retries
+for a crash, and the current message (a busy source's message is sent again unchanged, so
+waiting spends none of its retries, and keeps its age: a run older than its source's interval
+is dropped by the worker, acknowledged, not dead-lettered, since the next one is on its way).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,13 +35,12 @@ def open_broker(cluster: ClusterConfig, handler: Callable[..., None] | None = No
     is what a worker runs per message (senders need none)."""
     import dramatiq
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
-    from dramatiq.middleware import AgeLimit, CurrentMessage, Retries
+    from dramatiq.middleware import CurrentMessage, Retries
 
     broker = RabbitmqBroker(
         url=cluster.broker,
         confirm_delivery=True,  # a send returns once RabbitMQ has the message
         middleware=[
-            AgeLimit(),
             Retries(max_retries=CRASH_RETRIES, min_backoff=5_000, max_backoff=60_000),
             CurrentMessage(),
         ],
@@ -96,6 +96,17 @@ def send(broker: Any, cluster: ClusterConfig, order: RunOrder) -> None:
         options=options,
     )
     broker.enqueue(message)
+
+
+def age_ms(message: Any) -> int:
+    """How long ago ``message`` was first sent (a resend keeps its first time)."""
+    return int(time.time() * 1000) - int(message.message_timestamp)
+
+
+def too_old(message: Any) -> bool:
+    """A scheduled run older than its source's interval: the next one is on its way."""
+    max_age = message.options.get("max_age")
+    return bool(max_age) and age_ms(message) >= int(max_age)
 
 
 def send_again(broker: Any, message: Any, delay_ms: int) -> None:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from threading import Event
 from typing import Any, Protocol, TypeVar
 
+from crawler.cluster.broker import age_ms, send_again, too_old
 from crawler.config import Config, ConfigError, SourceConfig
 from crawler.crawls import Crawls, crawl_sources
 from crawler.host_keys import host_key
@@ -84,6 +85,14 @@ class Jobs:
             logger.error("run dropped: %s", exc, extra={"source": source})
             if request:
                 request_answered(self.worker.services.db, request, "failed", None, str(exc))
+            return
+        if too_old(message):
+            logger.warning(
+                "run dropped: source=%s was sent %.0f s ago, more than its interval",
+                source,
+                age_ms(message) / 1000,
+                extra={"source": source, "worker": self.worker.name},
+            )
             return
         if self.worker.stopping.is_set():
             self._again(message, 0)
@@ -173,8 +182,6 @@ class Jobs:
         return True
 
     def _again(self, message: Any, delay_ms: int) -> None:
-        from crawler.cluster.broker import send_again
-
         send_again(self.broker, message, delay_ms)
 
 
