@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= newsrelay.toml
 
-.PHONY: install run test test-fast lint format bench bench-daemon clean
+.PHONY: install run test test-fast lint format bench bench-daemon bench-cluster clean
 
 $(BIN)/newsrelay: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ bench: install
 
 bench-daemon: install
 	$(BIN)/python bench/daemon_memory.py
+
+bench-cluster: install
+	$(BIN)/python bench/cluster_bench.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
