@@ -147,9 +147,9 @@ NOTES = """\
 - PG / RabbitMQ server CPU: every postgres / beam.smp process tree on the machine over the
   window (shared servers: an upper bound), per run.
 - queues at end: messages in the run queue (ready), its delay queue (not yet fetched by a
-  worker) and its dead-letter queue (dead: age limit, retries spent) at the window's end.
+  worker) and its dead-letter queue (dead: retries spent) at the window's end.
 - age-limit drops, collapsed, postponed: log lines of the workers in the window (a message
-  older than its interval dropped by Dramatiq; a duplicate run skipped; database away).
+  older than its interval dropped by the worker; a duplicate run skipped; database away).
 """
 
 
@@ -330,7 +330,7 @@ def broker_call(url: str, work: Any) -> Any:
 
 def queue_depths(url: str, prefix: str) -> dict[str, int] | None:
     """Messages in the run queue (ready), its delay queue (not yet fetched by a worker) and
-    its dead-letter queue (failed: Dramatiq's age limit, retries spent); None: broker away."""
+    its dead-letter queue (failed: retries spent); None: broker away."""
 
     def count(connection: Any) -> dict[str, int]:
         depths = {}
@@ -606,7 +606,7 @@ def window(
             if datetime.fromisoformat(record["ts"]) > end.at:
                 continue
             msg = record.get("msg", "")
-            if "exceeded its age limit" in msg:
+            if msg.startswith("run dropped"):
                 logs["age_limit_drops"] += 1
             elif msg.startswith("run collapsed"):
                 logs["collapsed"] += 1
