@@ -7,7 +7,6 @@ import itertools
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,14 +34,6 @@ INTERVAL = 10  # seconds
 HOST_KEYS = 10
 
 
-@pytest.fixture
-def wire_site() -> Iterator[LocalSite]:
-    site = LocalSite()
-    site.start()
-    yield site
-    site.stop()
-
-
 def _check_runs(runs: list[Run], names: list[str], since: float, keys: dict[str, str]) -> None:
     """Every source ran within two intervals; no two runs of a source or a host key crossed."""
     by_source: dict[str, list[Run]] = defaultdict(list)
@@ -64,10 +55,10 @@ def _check_runs(runs: list[Run], names: list[str], since: float, keys: dict[str,
 
 @pytest.mark.slow
 def test_killed_worker_and_killed_leader_lose_nothing(
-    tmp_path: Path, postgres_url: str, wire_site: LocalSite
+    tmp_path: Path, postgres_url: str, site: LocalSite
 ) -> None:
     require_rabbitmq()
-    wire = Newswire(wire_site, 50, page_delay=0.3, feed_delay=0.8)  # every run takes a while
+    wire = Newswire(site, 50, page_delay=0.3, feed_delay=0.8)  # every run takes a while
     for name in wire.names:
         wire.publish(name)
     cluster = Cluster.create(
@@ -169,12 +160,12 @@ def test_unknown_cluster_key_is_one_line(tmp_path: Path) -> None:
 
 
 def test_enqueue_waits_for_the_run_and_a_busy_source_joins_it(
-    tmp_path: Path, postgres_url: str, wire_site: LocalSite
+    tmp_path: Path, postgres_url: str, site: LocalSite
 ) -> None:
     """crawl --enqueue reports the worker's run; a second request while that source crawls
     joins the run going (no second crawl_runs row); --no-wait returns at once."""
     require_rabbitmq()
-    wire = Newswire(wire_site, 1, page_delay=1.5)
+    wire = Newswire(site, 1, page_delay=1.5)
     for _ in range(3):
         wire.publish(wire.names[0])
     sources = wire_sources(wire, interval="1h", host_keys=1)
@@ -213,13 +204,13 @@ def test_enqueue_waits_for_the_run_and_a_busy_source_joins_it(
 
 
 def test_a_busy_host_key_waits_its_turn_without_spending_retries(
-    tmp_path: Path, postgres_url: str, wire_site: LocalSite
+    tmp_path: Path, postgres_url: str, site: LocalSite
 ) -> None:
     """Two sources on one host key crawl one after the other; the second starts within
     seconds of the first's end, which a crash retry (5 s backoff, then more) could not do.
     health --role says which members run here."""
     require_rabbitmq()
-    wire = Newswire(wire_site, 2, page_delay=2.0)
+    wire = Newswire(site, 2, page_delay=2.0)
     for name in wire.names:
         for _ in range(4):
             wire.publish(name)

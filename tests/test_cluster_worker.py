@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,23 +25,15 @@ from tests.support import run_newsrelay
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture
-def wire_site() -> Iterator[LocalSite]:
-    site = LocalSite()
-    site.start()
-    yield site
-    site.stop()
-
-
 def _started(member: object) -> bool:
     return any("worker started" in r["msg"] for r in member.records())  # type: ignore[attr-defined]
 
 
 def test_sigterm_mid_crawl_hands_the_run_to_another_worker(
-    tmp_path: Path, postgres_url: str, wire_site: LocalSite
+    tmp_path: Path, postgres_url: str, site: LocalSite
 ) -> None:
     require_rabbitmq()
-    wire = Newswire(wire_site, 1, page_delay=3.0)
+    wire = Newswire(site, 1, page_delay=3.0)
     for _ in range(4):
         wire.publish(wire.names[0])
     cluster = Cluster.create(tmp_path, postgres_url, wire_sources(wire, interval="1h", host_keys=1))
@@ -72,12 +63,12 @@ def test_sigterm_mid_crawl_hands_the_run_to_another_worker(
 
 
 def test_a_run_older_than_its_interval_is_dropped(
-    tmp_path: Path, postgres_url: str, wire_site: LocalSite
+    tmp_path: Path, postgres_url: str, site: LocalSite
 ) -> None:
     """Runs sent while no worker was up are stale once their interval has passed: a worker
     that starts later drops them (writing no run) instead of crawling the backlog."""
     require_rabbitmq()
-    wire = Newswire(wire_site, 1)
+    wire = Newswire(site, 1)
     wire.publish(wire.names[0])
     cluster = Cluster.create(tmp_path, postgres_url, wire_sources(wire, interval="2s", host_keys=1))
     scheduler = cluster.start("scheduler")
@@ -99,10 +90,10 @@ def test_a_run_older_than_its_interval_is_dropped(
 
 
 def test_processes_supervises_its_workers(
-    tmp_path: Path, postgres_url: str, wire_site: LocalSite
+    tmp_path: Path, postgres_url: str, site: LocalSite
 ) -> None:
     require_rabbitmq()
-    wire = Newswire(wire_site, 1)
+    wire = Newswire(site, 1)
     cluster = Cluster.create(tmp_path, postgres_url, wire_sources(wire, interval="1h", host_keys=1))
     try:
         parent = cluster.start("worker", "--processes", "2", "--threads", "1")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from threading import Event
 from typing import Any, Protocol, TypeVar
@@ -59,6 +60,17 @@ class Reactor(Protocol):
     def call(self, work: Coroutine[Any, Any, T], timeout: float | None = None) -> T: ...
 
 
+@dataclass(frozen=True)
+class Job:
+    """One message, read."""
+
+    source: SourceConfig
+    interval: timedelta | None  # scheduled: a run this recent makes it a duplicate
+    request: str | None  # crawl --enqueue: the request to answer
+    options: CrawlOptions
+    message: Any  # Dramatiq's, to send again
+
+
 class Jobs:
     def __init__(self, worker: Worker, reactor: Reactor, crawls: Crawls) -> None:
         self.worker = worker
@@ -97,80 +109,83 @@ class Jobs:
         if self.worker.stopping.is_set():
             self._again(message, 0)
             return
-        interval = timedelta(seconds=interval_s) if interval_s else None
-        options = CrawlOptions(refetch=refetch, due_only=due_only, worker=self.worker.name)
+        job = Job(
+            config,
+            timedelta(seconds=interval_s) if interval_s else None,
+            request,
+            CrawlOptions(refetch=refetch, due_only=due_only, worker=self.worker.name),
+            message,
+        )
         try:
-            self._locked(config, interval, request, options, message)
+            self._locked(job)
         except StorageError as exc:  # the database went away: later, retries not spent
             logger.warning("run postponed: source=%s: %s", source, exc, extra={"source": source})
             self._again(message, AWAY_DELAY_MS)
 
-    def _locked(
-        self,
-        source: SourceConfig,
-        interval: timedelta | None,
-        request: str | None,
-        options: CrawlOptions,
-        message: Any,
-    ) -> None:
-        locks = self.worker.locks
+    def _locked(self, job: Job) -> None:
+        locks, source = self.worker.locks, job.source
         key = host_key(source)
         if not locks.try_lock("source", source.name):
-            if request is not None and self._join_running(source.name, request):
+            if job.request is not None and self._join_running(source.name, job.request):
                 return
-            self._again(message, _busy_delay())
+            self._again(job.message, _busy_delay())
             return
         try:
             if not locks.try_lock("host", key):
-                self._again(message, _busy_delay())
+                self._again(job.message, _busy_delay())
                 return
             try:
-                self._run(source, interval, request, options, message)
+                self._run(job)
             finally:
                 locks.unlock("host", key)
         finally:
             locks.unlock("source", source.name)
 
-    def _run(
-        self,
-        source: SourceConfig,
-        interval: timedelta | None,
-        request: str | None,
-        options: CrawlOptions,
-        message: Any,
-    ) -> None:
-        db = self.worker.services.db
-        dead = close_dead_runs(db, source.name)
+    def _run(self, job: Job) -> None:
+        if self._is_duplicate(job):
+            return
+        self.worker.crawl_started()
+        try:
+            [result] = self.reactor.call(
+                crawl_sources(self.crawls, [job.source], options=job.options)
+            )
+        finally:
+            self.worker.crawl_ended()
+        if self.worker.stopping.is_set() and result.status in ("interrupted", "skipped"):
+            self._again(job.message, 0)  # back to the queue, for another worker
+            return
+        if job.request is not None:
+            error = "; ".join(result.errors[:3]) or None
+            status = "done" if result.run_id is not None else "failed"
+            request_answered(self.worker.services.db, job.request, status, result.run_id, error)
+
+    def _is_duplicate(self, job: Job) -> bool:
+        """Close the source's run a dead worker left open (this run is then needed); else a
+        scheduled run is a duplicate when the source finished one less than half an interval
+        ago."""
+        db, name = self.worker.services.db, job.source.name
+        dead = close_dead_runs(db, name)
         if dead:
             logger.warning(
                 "closed %d runs of source=%s left open by a worker that died: reading its "
                 "feeds in full",
                 dead,
-                source.name,
-                extra={"source": source.name},
+                name,
+                extra={"source": name},
             )
-        elif request is None and interval is not None:
-            last = last_finished(db, source.name)
-            if last is not None and datetime.now(UTC) - last < interval / 2:
-                logger.info(
-                    "run collapsed: source=%s finished a run at %s",
-                    source.name,
-                    last.isoformat(),
-                    extra={"source": source.name, "worker": self.worker.name},
-                )
-                return
-        self.worker.crawl_started()
-        try:
-            [result] = self.reactor.call(crawl_sources(self.crawls, [source], options=options))
-        finally:
-            self.worker.crawl_ended()
-        if self.worker.stopping.is_set() and result.status in ("interrupted", "skipped"):
-            self._again(message, 0)  # back to the queue, for another worker
-            return
-        if request is not None:
-            error = "; ".join(result.errors[:3]) or None
-            status = "done" if result.run_id is not None else "failed"
-            request_answered(db, request, status, result.run_id, error)
+            return False
+        if job.request is not None or job.interval is None:
+            return False
+        last = last_finished(db, name)
+        if last is None or datetime.now(UTC) - last >= job.interval / 2:
+            return False
+        logger.info(
+            "run collapsed: source=%s finished a run at %s",
+            name,
+            last.isoformat(),
+            extra={"source": name, "worker": self.worker.name},
+        )
+        return True
 
     def _join_running(self, source: str, request: str) -> bool:
         """A requested run of a source now crawling reports that run (no second run)."""
