@@ -56,10 +56,11 @@ _BASE_HREF = re.compile(r"<base\b[^>]*\bhref\s*=\s*[\"']([^\"']+)[\"']", re.I)
 _CANONICAL_LINK = etree.XPath('//head/link[@rel="canonical"]/@href')
 _OG_URL = etree.XPath('//head/meta[@property="og:url"]/@content')
 _SITE_CHROME = etree.XPath("//nav|//footer|//aside|//form|//body/header")
-# xmltotxt drops every character str.isprintable() rejects, among them ZERO WIDTH NON-JOINER
-# (U+200C, the Persian half-space inside words such as "mi<ZWNJ>konad": without it the word is
-# misspelt) and ZERO WIDTH JOINER. They cross it as variation selectors 255 and 256, which are
-# printable and unused in running text.
+# trafilatura's text passes (xmltotxt, and the trimming of titles and authors) drop every
+# character str.isprintable() rejects, among them ZERO WIDTH NON-JOINER (U+200C, the Persian
+# half-space inside words such as "pish<ZWNJ>bini": without it the word is misspelt) and ZERO
+# WIDTH JOINER. On a page that has them, they cross every pass as variation selectors 255 and
+# 256, which are printable and unused in running text, and come back in every field.
 _KEEP_INVISIBLE = str.maketrans({"\u200c": "\U000e01ee", "\u200d": "\U000e01ef"})
 _RESTORE_INVISIBLE = str.maketrans({"\U000e01ee": "\u200c", "\U000e01ef": "\u200d"})
 _SPACES = re.compile(r"\s+")
@@ -79,6 +80,9 @@ def extract_article(html: str, url: str, rules: ExtractRules | None = None) -> E
         tree = load_html(html)
         if tree is None:
             return Extracted(None, "", "", None, None, language, None)
+        invisible = "\u200c" in html or "\u200d" in html
+        if invisible:
+            _hide_invisible(tree)
         canonical = _page_canonical(tree)
         overrides = _apply_rules(tree, rules, base) if rules else _Overrides()
         # Site chrome goes before any work: trafilatura drops it from the body anyway, but
@@ -103,12 +107,16 @@ def extract_article(html: str, url: str, rules: ExtractRules | None = None) -> E
         text = _plain_text(document.body)
         converted = convert_to_html(deepcopy(document.body))
         body_html = clean_html(etree.tostring(converted, encoding="unicode"))
+    author = overrides.author or found_author or None
+    if invisible:
+        title, author = _restore_invisible(title), _restore_invisible(author)
+        text, body_html = _restore_invisible(text) or "", _restore_invisible(body_html) or ""
     return Extracted(
         title=title,
         text=text,
         html=body_html,
         published_at=overrides.date or _parse_date(metadata.date),
-        author=overrides.author or found_author or None,
+        author=author,
         language=language,
         canonical_url=urljoin(url, canonical) if canonical else None,
     )
@@ -288,23 +296,28 @@ def _plain_text(body: etree._Element) -> str:
     code = {e for c in body.iter("code") for e in c.iter()}
     for element in body.iter():
         if element.text and element not in code:
-            element.text = _keep_invisible(_SPACES.sub(" ", element.text))
-        elif element.text:
-            element.text = _keep_invisible(element.text)
+            element.text = _SPACES.sub(" ", element.text)
         if element.tail and element is not body:
             parent = element.getparent()
-            tail = element.tail if parent in code else _SPACES.sub(" ", element.tail)
-            element.tail = _keep_invisible(tail)
+            element.tail = element.tail if parent in code else _SPACES.sub(" ", element.tail)
     text = xmltotxt(body, include_formatting=False)
-    if "\U000e01ee" in text or "\U000e01ef" in text:
-        text = text.translate(_RESTORE_INVISIBLE)
     return "\n".join(line.rstrip() for line in text.splitlines()).strip()
 
 
-def _keep_invisible(text: str) -> str:
-    if "\u200c" in text or "\u200d" in text:
-        return text.translate(_KEEP_INVISIBLE)
-    return text
+def _hide_invisible(tree: HtmlElement) -> None:
+    """ZWNJ and ZWJ in the page's text and attributes, as printable stand-ins."""
+    for element in tree.iter():
+        if element.text and ("\u200c" in element.text or "\u200d" in element.text):
+            element.text = element.text.translate(_KEEP_INVISIBLE)
+        if element.tail and ("\u200c" in element.tail or "\u200d" in element.tail):
+            element.tail = element.tail.translate(_KEEP_INVISIBLE)
+        for name, value in element.attrib.items():
+            if "\u200c" in value or "\u200d" in value:
+                element.set(name, value.translate(_KEEP_INVISIBLE))
+
+
+def _restore_invisible(text: str | None) -> str | None:
+    return text.translate(_RESTORE_INVISIBLE) if text else text
 
 
 def _page_canonical(tree: HtmlElement) -> str | None:
