@@ -63,6 +63,8 @@ _SITE_CHROME = etree.XPath("//nav|//footer|//aside|//form|//body/header")
 # 256, which are printable and unused in running text, and come back in every field.
 _KEEP_INVISIBLE = str.maketrans({"\u200c": "\U000e01ee", "\u200d": "\U000e01ef"})
 _RESTORE_INVISIBLE = str.maketrans({"\U000e01ee": "\u200c", "\U000e01ef": "\u200d"})
+# Either character in the page, as itself or as an entity (&zwnj; &#8204; &#x200C; ...).
+_INVISIBLE = re.compile(r"[\u200c\u200d]|&(?:zwn?j|#0*820[45]|#x0*200[cd]);?", re.I)
 _SPACES = re.compile(r"\s+")
 
 
@@ -80,7 +82,7 @@ def extract_article(html: str, url: str, rules: ExtractRules | None = None) -> E
         tree = load_html(html)
         if tree is None:
             return Extracted(None, "", "", None, None, language, None)
-        invisible = "\u200c" in html or "\u200d" in html
+        invisible = _INVISIBLE.search(html) is not None
         if invisible:
             _hide_invisible(tree)
         canonical = _page_canonical(tree)
