@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= newsrelay.toml
 
-.PHONY: install run test test-fast lint format bench bench-daemon bench-cluster clean
+.PHONY: install run test test-fast lint format bench bench-daemon bench-cluster bench-extract clean
 
 $(BIN)/newsrelay: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench-daemon: install
 
 bench-cluster: install
 	$(BIN)/python bench/cluster_bench.py
+
+# Needs the public datasets beside it: see bench/extract_bench.py (they are not in git).
+bench-extract: install
+	$(BIN)/python bench/extract_bench.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
