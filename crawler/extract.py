@@ -55,7 +55,8 @@ _CONTENT_LANGUAGE = re.compile(
 _BASE_HREF = re.compile(r"<base\b[^>]*\bhref\s*=\s*[\"']([^\"']+)[\"']", re.I)
 _CANONICAL_LINK = etree.XPath('//head/link[@rel="canonical"]/@href')
 _OG_URL = etree.XPath('//head/meta[@property="og:url"]/@content')
-_SITE_CHROME = etree.XPath("//nav|//footer|//aside|//form|//body/header")
+# Forms are left to trafilatura: an ASP.NET page wraps its whole content in one <form>.
+_SITE_CHROME = etree.XPath("//nav|//footer|//aside|//body/header")
 # trafilatura's text passes (xmltotxt, and the trimming of titles and authors) drop every
 # character str.isprintable() rejects, among them ZERO WIDTH NON-JOINER (U+200C, the Persian
 # half-space inside words such as "pish<ZWNJ>bini": without it the word is misspelt) and ZERO
@@ -87,10 +88,7 @@ def extract_article(html: str, url: str, rules: ExtractRules | None = None) -> E
             _hide_invisible(tree)
         canonical = _page_canonical(tree)
         overrides = _apply_rules(tree, rules, base) if rules else _Overrides()
-        # Site chrome goes before any work: trafilatura drops it from the body anyway, but
-        # its metadata pass would first scan every footer link (a third of the time).
-        for element in _SITE_CHROME(tree):
-            element.drop_tree()
+        _drop_site_chrome(tree)
         metadata = _metadata(tree, url)
         document = _document(tree, url)
     except (ValueError, TypeError, etree.LxmlError):
@@ -122,6 +120,19 @@ def extract_article(html: str, url: str, rules: ExtractRules | None = None) -> E
         language=language,
         canonical_url=urljoin(url, canonical) if canonical else None,
     )
+
+
+def _drop_site_chrome(tree: HtmlElement) -> None:
+    """Menus, footers and sidebars go before any work: trafilatura drops them from the body
+    anyway, but its metadata pass would first scan every footer link (a third of the time).
+    Never one that holds half of the page's text or more: then it is the page."""
+    found = _SITE_CHROME(tree)
+    if not found:
+        return
+    total = len(tree.text_content())
+    for element in found:
+        if len(element.text_content()) * 2 < total:
+            element.drop_tree()
 
 
 def _document(tree: HtmlElement, url: str) -> Document | None:
