@@ -56,6 +56,7 @@ _BASE_HREF = re.compile(r"<base\b[^>]*\bhref\s*=\s*[\"']([^\"']+)[\"']", re.I)
 _CANONICAL_LINK = etree.XPath('//head/link[@rel="canonical"]/@href')
 _OG_URL = etree.XPath('//head/meta[@property="og:url"]/@content')
 # Forms are left to trafilatura: an ASP.NET page wraps its whole content in one <form>.
+_ARTICLE_CHARS = 500  # text a chrome element needs, besides half the page's, to be the page
 _SITE_CHROME = etree.XPath("//nav|//footer|//aside|//body/header")
 # trafilatura's text passes (xmltotxt, and the trimming of titles and authors) drop every
 # character str.isprintable() rejects, among them ZERO WIDTH NON-JOINER (U+200C, the Persian
@@ -125,13 +126,15 @@ def extract_article(html: str, url: str, rules: ExtractRules | None = None) -> E
 def _drop_site_chrome(tree: HtmlElement) -> None:
     """Menus, footers and sidebars go before any work: trafilatura drops them from the body
     anyway, but its metadata pass would first scan every footer link (a third of the time).
-    Never one that holds half of the page's text or more: then it is the page."""
+    Never one that holds half of the page's text or more, if that is an article's worth:
+    then it is the page. (A page whose only text is a menu still has no article.)"""
     found = _SITE_CHROME(tree)
     if not found:
         return
     total = len(tree.text_content())
     for element in found:
-        if len(element.text_content()) * 2 < total:
+        size = len(element.text_content())
+        if size * 2 < total or size < _ARTICLE_CHARS:
             element.drop_tree()
 
 
