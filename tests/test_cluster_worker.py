@@ -74,13 +74,13 @@ def test_a_run_older_than_its_interval_is_dropped(
     scheduler = cluster.start("scheduler")
     try:
         scheduler.wait_for(lambda: is_leader(scheduler), timeout=20)
-        time.sleep(6)  # the catch-up run (within 5 s) and one or more scheduled ones are sent
+        time.sleep(6)  # the catch-up run (within 5 s), perhaps a scheduled one too, is sent
         scheduler.signal(signal.SIGTERM)
         assert scheduler.process.wait(timeout=20) == 0
         time.sleep(2.5)  # every one of them is older than the interval now
         worker = cluster.start("worker", "--threads", "2")
         worker.wait_for(
-            lambda: sum(r["msg"].startswith("run dropped") for r in worker.records()) >= 2,
+            lambda: any(r["msg"].startswith("run dropped") for r in worker.records()),
             timeout=20,
         )
         time.sleep(1)
