@@ -29,6 +29,7 @@ from storage.cluster import (
     request_state,
 )
 from storage.db import Database, open_database
+from storage.records import RunCounters
 
 logger = logging.getLogger(__name__)
 
@@ -195,19 +196,13 @@ def _wait_for(db: Database, request: str, source: str) -> SourceResult:
     while True:
         found: RequestState | None = request_state(db, request)
         if found is not None and found.status == "failed":
-            return SourceResult(source, None, "failed", _no_counters(), [found.error or ""], 0.0)
+            return SourceResult(source, None, "failed", RunCounters(), [found.error or ""], 0.0)
         run = found.run if found is not None else None
         if run is not None and run.finished_at is not None:
             errors = [run.error] if run.error else []
             duration = (run.finished_at - run.started_at).total_seconds()
             return SourceResult(source, run.id, run.status, run.counters, errors, duration)
         time.sleep(0.5)
-
-
-def _no_counters() -> Any:
-    from storage.records import RunCounters
-
-    return RunCounters()
 
 
 # -- status and health ----------------------------------------------------------------------
