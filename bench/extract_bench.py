@@ -32,7 +32,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -129,7 +129,6 @@ class Score:
     recall: float = 0.0
     f1: float = 0.0
     cpu: float = 0.0
-    per_page: list[float] = field(default_factory=list)
 
     def add(self, p: float, r: float, f: float, cpu: float) -> None:
         self.pages += 1
@@ -137,7 +136,6 @@ class Score:
         self.recall += r
         self.f1 += f
         self.cpu += cpu
-        self.per_page.append(f)
 
 
 def pages(folder: Path, limit: int | None) -> list[tuple[Path, Path]]:

@@ -61,13 +61,6 @@ class AdvisoryLocks:
             except StorageError as exc:  # the connection is gone, and its locks with it
                 logger.warning("advisory unlock failed: %s", exc)
 
-    def is_free(self, kind: str, name: str) -> bool:
-        """Nobody holds ``kind``/``name`` (taken and given back at once)."""
-        if self.try_lock(kind, name):
-            self.unlock(kind, name)
-            return True
-        return False
-
     def check(self) -> None:
         """Raise :class:`StorageError` when the lock connection (and so every lock) is lost."""
         with self._mutex:
