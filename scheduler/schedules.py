@@ -46,7 +46,9 @@ def first_run(
 ) -> datetime | None:
     """When a source's job first runs: soon if it never ran or a run was missed while the
     daemon was down, else one period after its last run (None: the trigger's next time)."""
-    soon = now + CATCH_UP_SPREAD * random.random()
+    # Catch-up runs are spread so they do not all start at once, but by no more than a
+    # quarter of the period: a source polled every 10 s must not wait 5 s more.
+    soon = now + min(CATCH_UP_SPREAD, period / 4) * random.random()
     if last is None:
         return soon
     if source.cron:

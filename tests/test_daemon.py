@@ -18,7 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from crawler.config import DaemonConfig, SourceConfig
+from scheduler.schedules import first_run, trigger_for
+from storage.db import open_database
+from storage.models import CrawlRun
 from tests.localsite import LocalSite, wait_until
 from tests.support import (
     NEWSRELAY,
@@ -278,6 +283,18 @@ def _age_runs(db_path: Path, by: timedelta) -> None:
             )
 
 
+def test_catch_up_spread_is_at_most_a_quarter_of_a_short_interval() -> None:
+    now = datetime.now(UTC)
+    spreads: dict[str, list[float]] = {}
+    for interval in ("10s", "1h"):
+        source = SourceConfig(name="s", feeds=["http://127.0.0.1:1/feed.xml"], interval=interval)
+        trigger, period = trigger_for(source, DaemonConfig(), now)
+        firsts = [first_run(source, trigger, period, now - 2 * period, now) for _ in range(200)]
+        spreads[interval] = [(first - now).total_seconds() for first in firsts if first]
+    assert len(spreads["10s"]) == 200 and max(spreads["10s"]) <= 2.5
+    assert max(spreads["1h"]) <= 5 and max(spreads["1h"]) > 2.5
+
+
 def test_missed_run_is_caught_up_soon_after_start_and_cadence_is_kept(
     site: LocalSite, tmp_path: Path, daemons: list[DaemonProcess]
 ) -> None:
@@ -340,7 +357,8 @@ def test_killed_daemon_leaves_no_lock_and_its_open_run_is_closed_at_restart(
     children = descendants(daemon.process.pid)
     os.kill(daemon.process.pid, signal.SIGKILL)
     daemon.kill()
-    assert status(config)["sources"][0]["last_run"]["status"] == "running"
+    dead_run = status(config)["sources"][0]["last_run"]
+    assert dead_run["status"] == "running"
     # Nothing of the dead daemon lingers: its zygote and workers end with it.
     assert wait_until(lambda: not any(_exists(pid) for pid in children), timeout=15)
 
@@ -349,10 +367,20 @@ def test_killed_daemon_leaves_no_lock_and_its_open_run_is_closed_at_restart(
     again.wait_for(lambda: again.summaries("slow"))
     records = again.records()
     assert any("closed 1 runs left open" in r["msg"] for r in records)
+    # The restarted daemon's first run crawled everything. (With a 1 s interval its next run
+    # may already be open when it is stopped: that one ends "interrupted", rightly.)
+    first = again.summaries("slow")[0]
+    assert first["status"] == "ok" and first["run_id"] > dead_run["run_id"]
     assert again.stop() == 0
-    result = run_newsrelay("status", "--json", config=config)
-    runs = json.loads(result.stdout)["sources"][0]
-    assert runs["last_run"]["status"] == "ok"
+    db = open_database(db_url, create=False)
+    try:
+        with db.reading() as session:
+            statuses = dict(session.execute(select(CrawlRun.id, CrawlRun.status)).tuples().all())
+    finally:
+        db.dispose()
+    assert statuses[dead_run["run_id"]] == "interrupted"
+    assert statuses[first["run_id"]] == "ok"
+    assert "running" not in statuses.values()
     expected = sorted(site.url(f"/slow/news/{n}.html") for n in range(stories))
     assert sorted(stored_urls(config)) == expected
 
