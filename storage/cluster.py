@@ -138,11 +138,11 @@ def running_cluster_sources(db: Database) -> list[str]:
         )
 
 
-def last_finished(db: Database, source: str) -> datetime | None:
-    """When the source's latest run that was not interrupted finished."""
+def last_started(db: Database, source: str) -> datetime | None:
+    """When the source's latest run that was not interrupted started."""
     with db.reading() as session:
         return session.scalar(
-            select(func.max(CrawlRun.finished_at))
+            select(func.max(CrawlRun.started_at))
             .join(Source, Source.id == CrawlRun.source_id)
             .where(Source.name == source, CrawlRun.status.in_(("ok", "partial", "failed")))
         )

@@ -1,16 +1,21 @@
-"""A cluster worker's life: SIGTERM mid-crawl hands the run back, stale runs are dropped, and
-``--processes N`` supervises N processes (real RabbitMQ and PostgreSQL)."""
+"""A cluster worker's life: SIGTERM mid-crawl hands the run back, stale runs are dropped,
+duplicate sends collapse, and ``--processes N`` supervises N processes (real RabbitMQ and
+PostgreSQL)."""
 
 from __future__ import annotations
 
 import json
 import signal
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from crawler.cluster.broker import RunOrder, open_broker, send
+from crawler.config import ClusterConfig
 from tests.cluster_support import (
+    BROKER_URL,
     Cluster,
     Newswire,
     cluster_runs,
@@ -86,6 +91,37 @@ def test_a_run_older_than_its_interval_is_dropped(
         time.sleep(1)
         assert cluster_runs(postgres_url) == []
     finally:
+        cluster.stop()
+
+
+def test_a_send_served_by_a_later_run_collapses_and_a_late_regular_one_does_not(
+    tmp_path: Path, postgres_url: str, site: LocalSite
+) -> None:
+    """A scheduled message is a duplicate only when a run of its source started after it was
+    scheduled; a run that finished moments ago does not swallow the next regular send."""
+    require_rabbitmq()
+    wire = Newswire(site, 1)
+    wire.publish(wire.names[0])
+    cluster = Cluster.create(tmp_path, postgres_url, wire_sources(wire, interval="1h", host_keys=1))
+    name, hour = wire.names[0], timedelta(hours=1)
+    settings = ClusterConfig(broker=BROKER_URL, queue=cluster.queue)
+    broker = open_broker(settings)
+    try:
+        worker = cluster.start("worker", "--threads", "1")
+        worker.wait_for(lambda: _started(worker))
+        first_sent = datetime.now(UTC)
+        send(broker, settings, RunOrder(name, first_sent, hour))
+        assert wait_until(lambda: len(cluster_runs(postgres_url)) == 1, timeout=20)
+        # The same send again (a redelivery, a new leader's catch-up): that run served it.
+        send(broker, settings, RunOrder(name, first_sent, hour))
+        worker.wait_for(lambda: any("run collapsed" in r["msg"] for r in worker.records()))
+        assert len(cluster_runs(postgres_url)) == 1
+        # The next send, scheduled after that run started, runs though it finished just now.
+        send(broker, settings, RunOrder(name, datetime.now(UTC), hour))
+        assert wait_until(lambda: len(cluster_runs(postgres_url)) == 2, timeout=20)
+        assert [r.status for r in cluster_runs(postgres_url)] == ["ok", "ok"]
+    finally:
+        broker.close()
         cluster.stop()
 
 

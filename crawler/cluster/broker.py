@@ -66,7 +66,7 @@ class RunOrder:
 
     source: str
     scheduled_at: datetime
-    interval: timedelta | None = None  # scheduled runs: a run this recent makes it a duplicate
+    interval: timedelta | None = None  # scheduled runs: dropped when older than this
     request: str | None = None  # crawl --enqueue: the crawl_requests row to answer
     refetch: bool = False  # crawl --enqueue --refetch
     due_only: bool = True  # a scheduled run; crawl --enqueue only with --due-only

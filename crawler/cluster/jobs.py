@@ -7,8 +7,8 @@
    A ``crawl --enqueue`` request that finds its source crawling joins that run instead.
 2. Holding the source lock, a run of it still marked running belongs to a dead worker: it is
    closed, and this run reads the feeds in full (validators and TTL bound forgotten).
-3. A scheduled message for a source that finished a run less than half an interval ago is a
-   duplicate (a send repeated by a new leader, a redelivery): dropped, writing no run row.
+3. A scheduled message whose source has started a run since the message was scheduled is
+   served already (a send repeated by a new leader, a redelivery): dropped, writing no row.
 4. Crawl on the reactor, as ``newsrelay crawl --due-only`` would; answer the request.
 """
 
@@ -18,7 +18,7 @@ import logging
 import random
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from threading import Event
 from typing import Any, Protocol, TypeVar
 
@@ -28,7 +28,7 @@ from crawler.crawls import Crawls, crawl_sources
 from crawler.host_keys import host_key
 from crawler.services import Services
 from crawler.source_run import CrawlOptions
-from storage.cluster import close_dead_runs, last_finished, request_answered, running_run
+from storage.cluster import close_dead_runs, last_started, request_answered, running_run
 from storage.cluster_locks import AdvisoryLocks
 from storage.db import StorageError
 
@@ -65,7 +65,7 @@ class Job:
     """One message, read."""
 
     source: SourceConfig
-    interval: timedelta | None  # scheduled: a run this recent makes it a duplicate
+    scheduled_at: datetime | None  # a scheduled run: any run started since then serves it
     request: str | None  # crawl --enqueue: the request to answer
     options: CrawlOptions
     message: Any  # Dramatiq's, to send again
@@ -111,7 +111,7 @@ class Jobs:
             return
         job = Job(
             config,
-            timedelta(seconds=interval_s) if interval_s else None,
+            datetime.fromisoformat(scheduled_at) if scheduled_at and interval_s else None,
             request,
             CrawlOptions(refetch=refetch, due_only=due_only, worker=self.worker.name),
             message,
@@ -161,8 +161,11 @@ class Jobs:
 
     def _is_duplicate(self, job: Job) -> bool:
         """Close the source's run a dead worker left open (this run is then needed); else a
-        scheduled run is a duplicate when the source finished one less than half an interval
-        ago."""
+        scheduled run is a duplicate when a run of its source started after it was scheduled.
+
+        Not "finished a run less than half an interval ago": with runs waiting a few seconds
+        for their host key, that also dropped the next regular send of a source whose last
+        run had started late, leaving it two intervals without a poll."""
         db, name = self.worker.services.db, job.source.name
         dead = close_dead_runs(db, name)
         if dead:
@@ -174,13 +177,13 @@ class Jobs:
                 extra={"source": name},
             )
             return False
-        if job.request is not None or job.interval is None:
+        if job.request is not None or job.scheduled_at is None:
             return False
-        last = last_finished(db, name)
-        if last is None or datetime.now(UTC) - last >= job.interval / 2:
+        last = last_started(db, name)
+        if last is None or last < job.scheduled_at:
             return False
         logger.info(
-            "run collapsed: source=%s finished a run at %s",
+            "run collapsed: source=%s started a run at %s, after this one was scheduled",
             name,
             last.isoformat(),
             extra={"source": name, "worker": self.worker.name},
