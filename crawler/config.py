@@ -14,17 +14,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
+from crawler.config_types import HttpUrl, Interval, MissingVariable, Strict, expand_env
 from crawler.dates import parse_interval
+from crawler.destinations import DestinationConfig
 
 DEFAULT_CONFIG_PATH = Path("newsrelay.toml")
 CONFIG_ENV = "NEWSRELAY_CONFIG"
@@ -36,16 +30,11 @@ class ConfigError(Exception):
     """The config cannot be used; the message is one line meant for the user."""
 
 
-class _Strict(BaseModel):
-    # strict: "no" is not a boolean and "30" is not a number; TOML has real types.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class DatabaseConfig(_Strict):
+class DatabaseConfig(Strict):
     url: str = "sqlite:///data/newsrelay.db"
 
 
-class FetchConfig(_Strict):
+class FetchConfig(Strict):
     # Off by default so a feed cannot point the crawler at the host's own services.
     allow_private_networks: bool = False
     user_agent: str = "newsrelay/0.1 (+https://github.com/newsrelay/newsrelay)"
@@ -77,13 +66,6 @@ def _check_css(value: str) -> str:
 
 
 CssSelector = Annotated[str, AfterValidator(_check_css)]
-HttpUrl = Annotated[str, AfterValidator(lambda url: _check_http(url))]
-
-
-def _check_http(url: str) -> str:
-    if not re.match(r"^https?://[^/\s]+", url):
-        raise ValueError(f"{url!r} is not an http(s) URL")
-    return url
 
 
 _HOST_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
@@ -112,7 +94,7 @@ def _check_host(value: str) -> str:
 HostName = Annotated[str, AfterValidator(_check_host)]
 
 
-class ListingConfig(_Strict):
+class ListingConfig(Strict):
     """A page listing article links, for outlets without a usable feed."""
 
     url: HttpUrl
@@ -121,7 +103,7 @@ class ListingConfig(_Strict):
     max_pages: Annotated[int, Field(ge=1, le=1000)] = 20
 
 
-class ExtractRules(_Strict):
+class ExtractRules(Strict):
     """Per-source CSS selectors for sites where generic extraction picks the wrong block."""
 
     title: CssSelector | None = None
@@ -131,7 +113,7 @@ class ExtractRules(_Strict):
     remove: list[CssSelector] = Field(default_factory=list)  # dropped before extraction
 
 
-class SourceConfig(_Strict):
+class SourceConfig(Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
     feeds: list[HttpUrl] = Field(default_factory=list)
     # News sitemaps or sitemap indexes (gzipped too), or a robots.txt naming them.
@@ -207,25 +189,17 @@ class SourceConfig(_Strict):
         return parse_interval(self.interval) if self.interval else None
 
 
-class DedupConfig(_Strict):
+class DedupConfig(Strict):
     near_duplicates: bool = True
     # Jaccard similarity of word 3-gram sets at or above which two texts are one story.
     near_threshold: Annotated[float, Field(gt=0, le=1)] = 0.7
 
 
-class ExportConfig(_Strict):
+class ExportConfig(Strict):
     # Lines printed above every article in txt/md/html exports (the republishing header).
     header: list[str] = Field(default_factory=list)
     feed_title: str = "newsrelay"
     feed_id: str = "urn:newsrelay:export"
-
-
-def _check_interval(value: str) -> str:
-    parse_interval(value)
-    return value
-
-
-Interval = Annotated[str, AfterValidator(_check_interval)]
 
 
 def _check_timezone(value: str) -> str:
@@ -238,7 +212,7 @@ def _check_timezone(value: str) -> str:
     return value
 
 
-class DaemonConfig(_Strict):
+class DaemonConfig(Strict):
     """``newsrelay run``: schedules, heartbeat and shutdown."""
 
     # The schedule of a source that sets neither ``interval`` nor ``cron``.
@@ -266,7 +240,7 @@ class DaemonConfig(_Strict):
         return parse_interval(self.stop_timeout)
 
 
-class ClusterConfig(_Strict):
+class ClusterConfig(Strict):
     """``newsrelay scheduler`` and ``newsrelay worker``: Dramatiq on RabbitMQ."""
 
     broker: str = "amqp://guest:guest@127.0.0.1:5672/"
@@ -274,7 +248,7 @@ class ClusterConfig(_Strict):
     queue: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,200}$")] = "newsrelay"
 
 
-class Config(_Strict):
+class Config(Strict):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
@@ -282,16 +256,36 @@ class Config(_Strict):
     export: ExportConfig = Field(default_factory=ExportConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
+    destinations: list[DestinationConfig] = Field(default_factory=list)
     path: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:
-        seen: set[str] = set()
-        for source in self.sources:
-            if source.name in seen:
-                raise ValueError(f"source name {source.name!r} is used twice")
-            seen.add(source.name)
+        for kind, items in (("source", self.sources), ("destination", self.destinations)):
+            seen: set[str] = set()
+            for item in items:
+                if item.name in seen:
+                    raise ValueError(f"{kind} name {item.name!r} is used twice")
+                seen.add(item.name)
+        names = {source.name for source in self.sources}
+        for destination in self.destinations:
+            unknown = sorted(set(destination.sources) - names)
+            if unknown:
+                raise ValueError(
+                    f"destination {destination.name!r} names unknown sources: {', '.join(unknown)}"
+                )
         return self
+
+    def destinations_for(self, source: str) -> tuple[str, ...]:
+        """The destinations an article of ``source`` is delivered to."""
+        return tuple(d.name for d in self.destinations if d.takes(source))
+
+    def destination(self, name: str) -> DestinationConfig:
+        for destination in self.destinations:
+            if destination.name == name:
+                return destination
+        known = ", ".join(d.name for d in self.destinations) or "none"
+        raise ConfigError(f"unknown destination {name!r} (configured: {known})")
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -321,6 +315,13 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(f"{config_path}: cannot read config: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{config_path}: TOML syntax error: {exc}") from None
+    try:
+        raw = expand_env(raw)
+    except MissingVariable as exc:
+        where = _location(exc.loc, raw)
+        raise ConfigError(
+            f"{config_path}: {where}: environment variable {exc.name} is not set"
+        ) from None
     if os.environ.get(DATABASE_URL_ENV):
         raw = {**raw, "database": {**raw.get("database", {}), "url": os.environ[DATABASE_URL_ENV]}}
     if os.environ.get(BROKER_URL_ENV):

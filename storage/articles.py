@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from storage.cluster_locks import serialise_near_duplicates
 from storage.db import Database
 from storage.dedup import Decision, StoredCandidates, decide
-from storage.models import Article, ArticleKey, ArticleUrl, NearKey, utcnow
+from storage.deliveries import delivery_rows
+from storage.models import Article, ArticleKey, ArticleUrl, Delivery, NearKey, utcnow
 from storage.records import ArticleRecord, EntryIdentity, SaveResult
 from storage.statements import chunks, insert_ignore, insert_statement
 
@@ -139,14 +140,17 @@ def _save(
     url_rows: list[dict[str, Any]] = []
     key_rows: list[dict[str, Any]] = []
     near_rows: list[dict[str, Any]] = []
+    queued: list[dict[str, Any]] = []
     for result, record in zip(results, records, strict=True):
         url_rows += _address_rows(result, record)
         if result.outcome == "new":
             key_rows += _key_rows(result.article_id, record)
             near_rows += _near_rows(result.article_id, record)
+            queued += delivery_rows(result.article_id, record.destinations, record.fetched_at)
     insert_ignore(session, ArticleUrl, url_rows, ["url"])
     insert_ignore(session, ArticleKey, key_rows, ["kind", "key"])
     insert_ignore(session, NearKey, near_rows, ["key", "article_id"])
+    insert_ignore(session, Delivery, queued, ["article_id", "destination"])
     return results
 
 

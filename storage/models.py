@@ -244,3 +244,38 @@ class CrawlRequest(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     run_id: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class Delivery(Base):
+    """The delivery ledger: one row per article and destination, written when the article is
+    stored (or queued by ``publish --since``), so each is handed over once."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("article_id", "destination", name="uq_deliveries_article_id_destination"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(ForeignKey("articles.id", ondelete="CASCADE"))
+    destination: Mapped[str] = mapped_column(String(64))
+    # pending | delivered | failed (permanently: a 4xx, or retried for retry_for in vain)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    remote_id: Mapped[str | None] = mapped_column(Text)  # the WordPress post id
+    status_code: Mapped[int | None] = mapped_column(Integer)  # of the last attempt
+    last_error: Mapped[str | None] = mapped_column(Text)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: due now
+    first_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An attempt in flight: no other publisher takes the row before then.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+Index(
+    "ix_deliveries_destination_state_article_id",
+    Delivery.destination,
+    Delivery.state,
+    Delivery.article_id,
+)

@@ -34,7 +34,7 @@ def iter_articles(db: Database, selection: Selection | None = None) -> Iterator[
     with db.reading() as session:
         result = session.execute(query.order_by(Article.id).execution_options(yield_per=200))
         for batch in result.partitions():
-            yield from _stored(session, list(batch))
+            yield from stored_articles(session, list(batch))
 
 
 @contextmanager
@@ -67,11 +67,12 @@ def publishing(db: Database, selection: Selection) -> Iterator[list[StoredArticl
                 .where(Article.id.in_(chunk))
                 .order_by(Article.id)
             ).all()
-            articles.extend(_stored(session, [tuple(row) for row in rows]))
+            articles.extend(stored_articles(session, [tuple(row) for row in rows]))
         yield articles
 
 
-def _stored(session: Session, rows: list[Any]) -> Iterator[StoredArticle]:
+def stored_articles(session: Session, rows: list[Any]) -> Iterator[StoredArticle]:
+    """(Article, source name) rows as exported articles, with every address of each."""
     aliases = _addresses_of(session, [article.id for article, _ in rows])
     for article, source_name in rows:
         urls = aliases.get(article.id, [])

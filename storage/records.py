@@ -69,6 +69,8 @@ class ArticleRecord:
     published_at: datetime | None = None
     url_id: str | None = None  # the id captured by the source's url_id_pattern
     near: NearProbe | None = None
+    # The destinations whose delivery queue a new article enters (not its later copies).
+    destinations: tuple[str, ...] = ()
 
     def addresses(self) -> list[str]:
         """The canonical addresses of this copy, its own URL first."""

@@ -333,6 +333,7 @@ class SourceSpider(scrapy.Spider):
             html=page.html,
             content_hash=page.keys.content_hash,
             near=page.keys.near,
+            destinations=self.config.destinations_for(run.source.name),
         )
 
     # -- failures and the end ---------------------------------------------------------------

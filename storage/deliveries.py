@@ -1,0 +1,237 @@
+"""The delivery ledger: which article goes to which destination, and how that went.
+
+A row is written in the transaction that stores the article (``storage.articles._save``), so
+no article is stored without its deliveries queued, whichever process stored it. A publisher
+*claims* a row before each attempt (the attempt is counted and the row leased for the
+attempt's timeout), so two publishers never send one row at once, and a publisher killed
+between sending and recording leaves a row whose attempts say "maybe sent": its next attempt
+looks first (WordPress) or repeats the same idempotency key (webhooks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, or_, select, update
+
+from storage.db import Database
+from storage.models import Article, Delivery, Source, UTCDateTime, utcnow
+from storage.publishing import stored_articles
+from storage.records import StoredArticle
+
+
+@dataclass(frozen=True)
+class DeliveryItem:
+    """One pending delivery, with its article as exported."""
+
+    id: int
+    destination: str
+    attempts: int  # attempts made before this one: > 0 means an earlier one may have landed
+    first_attempt_at: datetime | None
+    article: StoredArticle
+
+
+@dataclass(frozen=True)
+class DeliveryCounts:
+    pending: int = 0
+    delivered: int = 0
+    failed: int = 0
+    oldest_pending: datetime | None = None  # when the oldest pending article was queued
+    next_attempt: datetime | None = None  # the earliest retry of a pending one that failed
+
+
+def delivery_rows(
+    article_id: int, destinations: Sequence[str], when: datetime
+) -> list[dict[str, object]]:
+    """Ledger rows queuing a new article for ``destinations``."""
+    return [
+        {
+            "article_id": article_id,
+            "destination": name,
+            "state": "pending",
+            "attempts": 0,
+            "queued_at": when,
+        }
+        for name in destinations
+    ]
+
+
+def queue_since(
+    db: Database,
+    destination: str,
+    sources: Sequence[str],
+    since: datetime,
+    *,
+    dry_run: bool = False,
+) -> int:
+    """Queue for ``destination`` the articles stored since ``since`` (of ``sources``, or of
+    every source) that it has no row for; how many were (or, dry, would be) queued."""
+    chosen = (
+        select(
+            Article.id,
+            literal(destination),
+            literal("pending"),
+            literal(0),
+            literal(utcnow(), UTCDateTime()),
+        )
+        .join(Source, Source.id == Article.source_id)
+        .where(Article.fetched_at >= since)
+        .where(
+            ~exists().where(Delivery.article_id == Article.id, Delivery.destination == destination)
+        )
+        .order_by(Article.id)
+    )
+    if sources:
+        chosen = chosen.where(Source.name.in_(sorted(sources)))
+    if dry_run:
+        with db.reading() as session:
+            return session.scalar(select(func.count()).select_from(chosen.subquery())) or 0
+    columns = ["article_id", "destination", "state", "attempts", "queued_at"]
+    with db.transaction() as session:
+        result = session.execute(insert(Delivery).from_select(columns, chosen))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _due(destination: str, now: datetime) -> list[ColumnElement[bool]]:
+    return [
+        Delivery.destination == destination,
+        Delivery.state == "pending",
+        or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+        or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
+    ]
+
+
+def due_deliveries(
+    db: Database, destination: str, now: datetime, *, limit: int = 50, after: int = 0
+) -> list[DeliveryItem]:
+    """Pending deliveries of ``destination`` due at ``now``, in the order their articles were
+    stored (article ids above ``after``)."""
+    with db.reading() as session:
+        rows = session.execute(
+            select(Delivery, Article, Source.name)
+            .join(Article, Article.id == Delivery.article_id)
+            .join(Source, Source.id == Article.source_id)
+            .where(*_due(destination, now), Delivery.article_id > after)
+            .order_by(Delivery.article_id)
+            .limit(limit)
+        ).all()
+        articles = stored_articles(session, [(article, name) for _, article, name in rows])
+        return [
+            DeliveryItem(d.id, d.destination, d.attempts, d.first_attempt_at, article)
+            for (d, _, _), article in zip(rows, articles, strict=True)
+        ]
+
+
+def claim(db: Database, delivery_id: int, now: datetime, lease: timedelta) -> bool:
+    """Take a pending row for one attempt (counted now); False if it is no longer pending or
+    another publisher holds it."""
+    with db.transaction() as session:
+        result = session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id == delivery_id,
+                Delivery.state == "pending",
+                or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
+            )
+            .values(
+                attempts=Delivery.attempts + 1,
+                lease_until=now + lease,
+                last_attempt_at=now,
+                first_attempt_at=func.coalesce(Delivery.first_attempt_at, now),
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def record_delivered(
+    db: Database, delivery_id: int, remote_id: str | None, status_code: int | None
+) -> None:
+    _set(
+        db,
+        delivery_id,
+        state="delivered",
+        remote_id=remote_id,
+        status_code=status_code,
+        last_error=None,
+        delivered_at=utcnow(),
+        lease_until=None,
+    )
+
+
+def record_failure(
+    db: Database,
+    delivery_id: int,
+    *,
+    error: str,
+    status_code: int | None,
+    retry_at: datetime | None,
+) -> None:
+    """One failed attempt: retried at ``retry_at``, or failed for good when that is None."""
+    _set(
+        db,
+        delivery_id,
+        state="pending" if retry_at is not None else "failed",
+        status_code=status_code,
+        last_error=error,
+        next_attempt_at=retry_at,
+        lease_until=None,
+    )
+
+
+def _set(db: Database, delivery_id: int, **values: object) -> None:
+    with db.transaction() as session:
+        session.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
+
+
+def retry_failed(db: Database, destination: str) -> int:
+    """Put ``destination``'s failed deliveries back in its queue, with a new retry window."""
+    with db.transaction() as session:
+        result = session.execute(
+            update(Delivery)
+            .where(Delivery.destination == destination, Delivery.state == "failed")
+            .values(state="pending", next_attempt_at=None, first_attempt_at=None)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def delivery_counts(db: Database) -> dict[str, DeliveryCounts]:
+    """Per destination in the ledger: pending, delivered and failed, the oldest pending."""
+    pending = Delivery.state == "pending"
+    with db.reading() as session:
+        rows = session.execute(
+            select(
+                Delivery.destination,
+                func.count().filter(pending),
+                func.count().filter(Delivery.state == "delivered"),
+                func.count().filter(Delivery.state == "failed"),
+                func.min(Delivery.queued_at).filter(pending),
+                func.min(Delivery.next_attempt_at).filter(and_(pending, Delivery.attempts > 0)),
+            ).group_by(Delivery.destination)
+        ).all()
+    return {
+        name: DeliveryCounts(p, d, f, _aware(oldest), _aware(retry))
+        for name, p, d, f, oldest, retry in rows
+    }
+
+
+def failed_deliveries(db: Database, destination: str, limit: int = 5) -> list[tuple[int, str]]:
+    """(article id, last error) of ``destination``'s failed deliveries, the oldest first."""
+    with db.reading() as session:
+        rows = session.execute(
+            select(Delivery.article_id, Delivery.last_error)
+            .where(Delivery.destination == destination, Delivery.state == "failed")
+            .order_by(Delivery.article_id)
+            .limit(limit)
+        ).all()
+    return [(article_id, error or "") for article_id, error in rows]
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    """Aggregates bypass the column type: SQLite hands back naive text."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
