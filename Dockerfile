@@ -11,6 +11,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md scrapy.cfg ./
 COPY crawler ./crawler
+COPY publisher ./publisher
 COPY scheduler ./scheduler
 COPY storage ./storage
 RUN pip install --upgrade pip && pip install '.[postgres,cluster]'

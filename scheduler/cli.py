@@ -19,11 +19,13 @@ from crawler.dates import parse_moment
 from crawler.services import open_services, warm_for
 from crawler.source_run import CrawlOptions
 from crawler.urls import mask_secrets
-from scheduler import __version__, cluster_cli, views
+from scheduler import __version__, cluster_cli, publish_cli, views
+from scheduler.delivery_views import deliveries_json
 from scheduler.logs import LEVELS, setup_logging
 from scheduler.state import State, user_errors
 from storage.daemon_state import daemon_state, is_alive
 from storage.db import Database, StorageError, open_database
+from storage.deliveries import delivery_counts
 from storage.export import FORMATS, write_export
 from storage.publishing import iter_articles, publishing
 from storage.records import Selection, StoredArticle
@@ -161,10 +163,11 @@ def status(state: State, as_json: bool) -> None:
         daemon = daemon_state(db)
         statuses = source_statuses(db)
         cluster = cluster_cli.cluster_status(config, db) if db.dialect == "postgresql" else None
+        deliveries = deliveries_json(config, delivery_counts(db))
     finally:
         db.dispose()
     alive = is_alive(daemon, config.daemon.heartbeat_delta)
-    views.status_view(config, daemon, alive, statuses, as_json, cluster)
+    views.status_view(config, daemon, alive, statuses, as_json, cluster, deliveries)
 
 
 @cli.command()
@@ -329,6 +332,10 @@ def sources(state: State, as_json: bool) -> None:
 def show_config(state: State) -> None:
     """Print the effective configuration (defaults filled in) as JSON."""
     data = state.config.model_dump(mode="json")
+    for destination in data.get("destinations", []):
+        for key in ("secret", "password"):
+            if destination.get(key):
+                destination[key] = "***"
     shown = json.dumps({"path": str(state.config.path), **data}, indent=2)
     click.echo(mask_secrets(shown))
 
@@ -356,6 +363,7 @@ def upgrade(state: State) -> None:
 
 
 cli.add_command(cluster_cli.scheduler)
+cli.add_command(publish_cli.publish)
 cli.add_command(cluster_cli.worker)
 
 

@@ -27,6 +27,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from crawler.cluster.broker import RunOrder, open_broker, send
 from crawler.config import Config
+from publisher.daemon import DeliveryLoop
 from scheduler import __version__
 from scheduler.schedules import first_run, trigger_for
 from storage.cluster import close_dead_runs, member_beat, member_gone, running_cluster_sources
@@ -59,6 +60,7 @@ class ClusterScheduler:
         self._sender = ThreadPoolExecutor(1, thread_name_prefix="send")
         self._database = ThreadPoolExecutor(1, thread_name_prefix="database")
         self._stop = asyncio.Event()
+        self.deliveries: DeliveryLoop | None = None  # the leader delivers, as a daemon does
 
     def run(self) -> int:
         """Blocking: elect, schedule, until SIGTERM/SIGINT. The exit code."""
@@ -117,11 +119,17 @@ class ClusterScheduler:
         logger.info("elected leader: name=%s", self.name, extra={"member": self.name})
         await self._call(daemon_started, self.db, __version__, str(self.config.path or ""))
         await self._start_scheduling()
+        self.deliveries = DeliveryLoop(lambda: self.config, self.db)
+        self.deliveries.start()
 
     async def _step_down(self, *, stopping: bool = False) -> None:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
+        if self.deliveries is not None:
+            timeout = self.config.daemon.stop_timeout_delta.total_seconds()
+            await asyncio.get_running_loop().run_in_executor(None, self.deliveries.stop, timeout)
+            self.deliveries = None
         if self.lock is not None:
             if stopping:
                 await self._call(daemon_stopped, self.db)

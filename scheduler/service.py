@@ -37,6 +37,7 @@ from crawler.crawls import Crawls, crawl_sources, stop_crawls
 from crawler.reactor import StoppedAtOnce, run_in_reactor
 from crawler.services import Services
 from crawler.source_run import CrawlOptions, SourceResult
+from publisher.daemon import DeliveryLoop
 from scheduler import __version__
 from scheduler.schedules import first_run, trigger_for
 from storage.daemon_state import daemon_started, daemon_stopped, heartbeat
@@ -64,6 +65,7 @@ class Daemon:
         self._stop_requested = asyncio.Event()
         self._running: dict[str, asyncio.Task[Any]] = {}
         self._reloading: set[asyncio.Task[None]] = set()
+        self.deliveries = DeliveryLoop(lambda: self.config, services.db)
 
     # -- entry points ---------------------------------------------------------------------
     def run(self, *, once: bool = False) -> int:
@@ -101,6 +103,7 @@ class Daemon:
             if once:
                 return await self._once()
             await self._start_scheduler(loop)
+            self.deliveries.start()
             await self._stop_requested.wait()
             await self._shutdown()
             return 0
@@ -196,7 +199,11 @@ class Daemon:
         self._running[name] = task
         try:
             await self._record_next_run(name)
-            await crawl_sources(self.crawls, [source], options=CrawlOptions(due_only=True))
+            results = await crawl_sources(
+                self.crawls, [source], options=CrawlOptions(due_only=True)
+            )
+            if any(result.counters.new for result in results):
+                self.deliveries.poke()
         finally:
             self._running.pop(name, None)
 
@@ -305,7 +312,8 @@ class Daemon:
 
     # -- stopping -------------------------------------------------------------------------
     async def _shutdown(self) -> None:
-        """Pause, close the crawls in flight and wait for them, then shut the scheduler down."""
+        """Pause, close the crawls in flight and wait for them, shut the scheduler down, then
+        let the delivery in flight finish."""
         assert self.scheduler is not None
         self.stopping = True
         self.scheduler.pause()
@@ -314,6 +322,8 @@ class Daemon:
         if running:
             await self._close_crawls(asyncio.gather(*running, return_exceptions=True))
         self.scheduler.shutdown(wait=False)
+        timeout = self.config.daemon.stop_timeout_delta.total_seconds()
+        await asyncio.get_running_loop().run_in_executor(None, self.deliveries.stop, timeout)
 
     async def _close_crawls(self, work: asyncio.Future[Any]) -> None:
         """Ask every crawl to close, and wait for ``work`` at most ``daemon.stop_timeout``."""

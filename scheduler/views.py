@@ -89,9 +89,10 @@ def status_view(
     statuses: dict[str, SourceStatus],
     as_json: bool,
     cluster: dict[str, Any] | None = None,
+    deliveries: list[dict[str, Any]] | None = None,
 ) -> None:
     """The daemon's line (and the cluster's members), then per source: its last run,
-    failures and next run."""
+    failures and next run; then each destination's delivery queue."""
     names = [s.name for s in config.sources]
     names += sorted(statuses.keys() - set(names))  # stored sources no longer configured
     configured = {s.name for s in config.sources}
@@ -100,7 +101,10 @@ def status_view(
         shown: dict[str, Any] = {"daemon": _daemon_json(daemon, alive)}
         if cluster is not None:
             shown["cluster"] = cluster
-        click.echo(json.dumps({**shown, "sources": rows}, indent=2))
+        shown["sources"] = rows
+        if deliveries:
+            shown["destinations"] = deliveries
+        click.echo(json.dumps(shown, indent=2))
         return
     console = _console()
     console.print(escape(daemon_line(daemon, alive)))
@@ -124,6 +128,28 @@ def status_view(
             _next_run_text(row, alive),
         )
     console.print(table)
+    if deliveries:
+        console.print(deliveries_table(deliveries))
+
+
+def deliveries_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="deliveries")
+    table.add_column("destination")
+    for column in ("pending", "delivered", "failed"):
+        table.add_column(column, justify="right")
+    table.add_column("oldest pending")
+    table.add_column("next retry")
+    for row in rows:
+        oldest, retry = row["oldest_pending_queued_at"], row["next_retry_at"]
+        table.add_row(
+            row["destination"] + ("" if row["configured"] else " (not configured)"),
+            str(row["pending"]),
+            str(row["delivered"]),
+            str(row["failed"]),
+            ago(oldest) if oldest else "-",
+            until(retry) if retry else "-",
+        )
+    return table
 
 
 def daemon_line(daemon: DaemonRecord | None, alive: bool) -> str:
