@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -73,19 +74,23 @@ def publish(
 ) -> list[DestinationSummary]:
     """Deliver what is due now to ``destination`` (or every one); a summary per destination."""
     chosen = [config.destination(destination)] if destination else list(config.destinations)
-    summaries = []
-    for target in chosen:
+    stop = stop or threading.Event()
+
+    def one(target: DestinationConfig) -> DestinationSummary:
         if again_failed and not dry_run:
             retry_failed(db, target.name)
         summary = DestinationSummary(target.name)
         sender = make_sender(config, target)
         try:
-            _deliver(db, target, sender, summary, dry_run, stop or threading.Event())
+            _deliver(db, target, sender, summary, dry_run, stop)
         finally:
             sender.close()
         summary.counts = delivery_counts(db).get(target.name, DeliveryCounts())
-        summaries.append(summary)
-    return summaries
+        return summary
+
+    # One thread per destination: a site that hangs until its timeout holds up no other.
+    with ThreadPoolExecutor(max(1, len(chosen)), thread_name_prefix="deliver") as pool:
+        return list(pool.map(one, chosen))
 
 
 def make_sender(config: Config, destination: DestinationConfig) -> Sender:
@@ -142,14 +147,8 @@ def _record(
     if outcome.delivered:
         record_delivered(db, item.id, outcome.remote_id, outcome.status_code)
         summary.delivered += 1
-        logger.info(
-            "delivered: destination=%s article_id=%d attempt=%d status_code=%s",
-            target.name,
-            item.article.id,
-            attempt,
-            outcome.status_code,
-            extra={**fields, "remote_id": outcome.remote_id},
-        )
+        # The fields follow the message in text logs, and are JSON fields in JSON logs.
+        logger.info("delivered", extra={**fields, "remote_id": outcome.remote_id})
         return True
     retry_at = None if outcome.permanent else _retry_at(target, item, outcome, attempt)
     error = outcome.error or "failed"
@@ -158,11 +157,7 @@ def _record(
     record_failure(db, item.id, error=error, status_code=outcome.status_code, retry_at=retry_at)
     when = f"retried at {retry_at.isoformat(timespec='seconds')}" if retry_at else "failed"
     logger.warning(
-        "delivery failed: destination=%s article_id=%d attempt=%d status_code=%s: %s (%s)",
-        target.name,
-        item.article.id,
-        attempt,
-        outcome.status_code,
+        "delivery failed: %s (%s)",
         error,
         when,
         extra={**fields, "retry_at": retry_at.isoformat() if retry_at else None},

@@ -25,7 +25,7 @@ from scheduler.logs import LEVELS, setup_logging
 from scheduler.state import State, user_errors
 from storage.daemon_state import daemon_state, is_alive
 from storage.db import Database, StorageError, open_database
-from storage.deliveries import delivery_counts
+from storage.deliveries import delivery_counts, failed_deliveries
 from storage.export import FORMATS, write_export
 from storage.publishing import iter_articles, publishing
 from storage.records import Selection, StoredArticle
@@ -163,7 +163,9 @@ def status(state: State, as_json: bool) -> None:
         daemon = daemon_state(db)
         statuses = source_statuses(db)
         cluster = cluster_cli.cluster_status(config, db) if db.dialect == "postgresql" else None
-        deliveries = deliveries_json(config, delivery_counts(db))
+        counts = delivery_counts(db)
+        failures = {name: failed_deliveries(db, name) for name, c in counts.items() if c.failed}
+        deliveries = deliveries_json(config, counts, failures)
     finally:
         db.dispose()
     alive = is_alive(daemon, config.daemon.heartbeat_delta)

@@ -16,8 +16,13 @@ from scheduler.views import _console, iso, until
 from storage.deliveries import DeliveryCounts
 
 
-def deliveries_json(config: Config, counts: dict[str, DeliveryCounts]) -> list[dict[str, Any]]:
-    """Per destination (configured, or still in the ledger): its queue."""
+def deliveries_json(
+    config: Config,
+    counts: dict[str, DeliveryCounts],
+    failures: dict[str, list[tuple[int, str]]],
+) -> list[dict[str, Any]]:
+    """Per destination (configured, or still in the ledger): its queue, and why the first
+    deliveries that failed for good failed."""
     kinds = {d.name: d.kind for d in config.destinations}
     names = [d.name for d in config.destinations] + sorted(counts.keys() - kinds.keys())
     rows = []
@@ -33,6 +38,7 @@ def deliveries_json(config: Config, counts: dict[str, DeliveryCounts]) -> list[d
                 "failed": c.failed,
                 "oldest_pending_queued_at": iso(c.oldest_pending),
                 "next_retry_at": iso(c.next_attempt),
+                "failures": [[article, error] for article, error in failures.get(name, [])],
             }
         )
     return rows

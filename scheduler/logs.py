@@ -29,6 +29,8 @@ _QUIET = (
     "justext",
     "charset_normalizer",
     "dramatiq",
+    "httpx",  # one INFO line per request; newsrelay logs each delivery itself
+    "httpcore",
 )
 LEVELS = ("debug", "info", "warning", "error")
 

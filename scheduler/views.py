@@ -139,8 +139,10 @@ def deliveries_table(rows: list[dict[str, Any]]) -> Table:
         table.add_column(column, justify="right")
     table.add_column("oldest pending")
     table.add_column("next retry")
+    table.add_column("failed for good, why", overflow="fold")
     for row in rows:
         oldest, retry = row["oldest_pending_queued_at"], row["next_retry_at"]
+        why = "; ".join(f"article {article}: {error}" for article, error in row["failures"])
         table.add_row(
             row["destination"] + ("" if row["configured"] else " (not configured)"),
             str(row["pending"]),
@@ -148,6 +150,7 @@ def deliveries_table(rows: list[dict[str, Any]]) -> Table:
             str(row["failed"]),
             ago(oldest) if oldest else "-",
             until(retry) if retry else "-",
+            escape(why or "-"),
         )
     return table
 

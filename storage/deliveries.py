@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, or_, select, update
 
@@ -211,7 +211,7 @@ def delivery_counts(db: Database) -> dict[str, DeliveryCounts]:
             ).group_by(Delivery.destination)
         ).all()
     return {
-        name: DeliveryCounts(p, d, f, _aware(oldest), _aware(retry))
+        name: DeliveryCounts(p, d, f, oldest, retry)
         for name, p, d, f, oldest, retry in rows
     }
 
@@ -226,12 +226,3 @@ def failed_deliveries(db: Database, destination: str, limit: int = 5) -> list[tu
             .limit(limit)
         ).all()
     return [(article_id, error or "") for article_id, error in rows]
-
-
-def _aware(value: datetime | str | None) -> datetime | None:
-    """Aggregates bypass the column type: SQLite hands back naive text."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value is not None and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
