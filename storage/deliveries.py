@@ -210,10 +210,7 @@ def delivery_counts(db: Database) -> dict[str, DeliveryCounts]:
                 func.min(Delivery.next_attempt_at).filter(and_(pending, Delivery.attempts > 0)),
             ).group_by(Delivery.destination)
         ).all()
-    return {
-        name: DeliveryCounts(p, d, f, oldest, retry)
-        for name, p, d, f, oldest, retry in rows
-    }
+    return {name: DeliveryCounts(p, d, f, oldest, retry) for name, p, d, f, oldest, retry in rows}
 
 
 def failed_deliveries(db: Database, destination: str, limit: int = 5) -> list[tuple[int, str]]:
