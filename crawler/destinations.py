@@ -27,10 +27,10 @@ class DestinationConfig(Strict):
     kind: Literal["webhook", "wordpress"]
     url: HttpUrl
     # webhook: HMAC-SHA256 of the body, sent as X-Newsrelay-Signature: sha256=<hex>.
-    secret: str | None = Field(default=None, repr=False)
+    secret: Annotated[str, Field(min_length=1)] | None = Field(default=None, repr=False)
     # wordpress: a user and one of its application passwords; the posts' status.
-    user: str | None = None
-    password: str | None = Field(default=None, repr=False)
+    user: Annotated[str, Field(min_length=1)] | None = None
+    password: Annotated[str, Field(min_length=1)] | None = Field(default=None, repr=False)
     status: Literal["draft", "publish", "pending", "private"] = "draft"
     # The sources delivered here (default: every source).
     sources: list[str] = Field(default_factory=list)

@@ -1,12 +1,14 @@
 """One delivery pass: every destination's pending deliveries that are due, in the order their
 articles were stored (``newsrelay publish``, and the daemon after each run and on a timer).
 
-A destination whose delivery fails for a reason worth retrying (5xx, timeout, no connection)
-is left alone for the rest of the pass: a site that is down delays its own queue only, and is
-not sent every pending article in turn. Retries back off exponentially with jitter from the
-destination's ``backoff`` (at most an hour apart, ``Retry-After`` honoured) until
-``retry_for`` has passed since the first attempt; then, like a 4xx, the delivery has failed
-for good and waits for ``publish --retry-failed``.
+A destination whose delivery fails for a reason worth retrying (5xx, 408, 429, a timeout, no
+connection, or an answer that says the destination itself is wrong: 401, 403, 404, 405, 410,
+a redirect) is left alone until that delivery's retry time, in this pass and the next ones:
+a site that is down delays its own queue only, and is not sent every pending article in
+turn. Retries back off with jitter from the destination's ``backoff``, each gap about as long
+as the time since the first attempt (at most an hour, ``Retry-After`` honoured), until
+``retry_for`` has passed; then, like any other 4xx (a problem of this article), the delivery
+has failed for good and waits for ``publish --retry-failed``.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from publisher.senders import Outcome, Sender, WebhookSender
 from publisher.wordpress import WordPressSender
 from storage.db import Database
 from storage.deliveries import (
+    Claim,
     DeliveryCounts,
     DeliveryItem,
     claim,
     delivery_counts,
     due_deliveries,
+    paused_until,
     record_delivered,
     record_failure,
     retry_failed,
@@ -85,12 +89,16 @@ def publish(
             _deliver(db, target, sender, summary, dry_run, stop)
         finally:
             sender.close()
-        summary.counts = delivery_counts(db).get(target.name, DeliveryCounts())
+        summary.counts = delivery_counts(db, target.name).get(target.name, DeliveryCounts())
         return summary
 
     # One thread per destination: a site that hangs until its timeout holds up no other.
     with ThreadPoolExecutor(max(1, len(chosen)), thread_name_prefix="deliver") as pool:
-        return list(pool.map(one, chosen))
+        try:
+            return list(pool.map(one, chosen))
+        except BaseException:  # Ctrl-C: the threads stop after the delivery in flight
+            stop.set()
+            raise
 
 
 def make_sender(config: Config, destination: DestinationConfig) -> Sender:
@@ -107,6 +115,12 @@ def _deliver(
     dry_run: bool,
     stop: threading.Event,
 ) -> None:
+    paused = paused_until(db, target.name, _now())
+    if paused is not None and not dry_run:
+        summary.paused = (
+            f"its last attempt failed: resumes at {paused.isoformat(timespec='seconds')}"
+        )
+        return
     after = 0
     lease = timedelta(seconds=3 * target.timeout) + LEASE_MARGIN
     while not stop.is_set():
@@ -120,46 +134,60 @@ def _deliver(
             if dry_run:
                 summary.would_deliver.append(item.article.id)
                 continue
-            if not claim(db, item.id, _now(), lease):
+            claimed = claim(db, item.id, _now(), lease)
+            if claimed is None:
                 continue  # another publisher has it
-            outcome = sender.send(item)
-            if not _record(db, target, item, outcome, summary):
+            outcome = _send(sender, item, claimed.attempt)
+            if not _record(db, target, item, claimed, outcome, summary):
                 summary.paused = outcome.error
                 return
+
+
+def _send(sender: Sender, item: DeliveryItem, attempt: int) -> Outcome:
+    """The sender's answer; a fault of ours (a bug, an answer we cannot read) is a failure to
+    retry, recorded like any other, never a row left leased with nothing said."""
+    try:
+        return sender.send(item, attempt)
+    except Exception as exc:
+        logger.exception("delivery of article %d crashed", item.article.id)
+        return Outcome(False, error=f"newsrelay failed sending it: {exc!r}"[:500])
 
 
 def _record(
     db: Database,
     target: DestinationConfig,
     item: DeliveryItem,
+    claimed: Claim,
     outcome: Outcome,
     summary: DestinationSummary,
 ) -> bool:
     """Write one attempt's outcome to the ledger and the log; False: leave the destination
-    alone for the rest of this pass."""
-    attempt = item.attempts + 1
+    alone until its retry time."""
     fields = {
         "destination": target.name,
         "article_id": item.article.id,
-        "attempt": attempt,
+        "attempt": claimed.attempt,
         "status_code": outcome.status_code,
     }
     if outcome.delivered:
-        record_delivered(db, item.id, outcome.remote_id, outcome.status_code)
+        if not record_delivered(db, claimed, outcome.remote_id, outcome.status_code):
+            logger.warning("delivered, but another publisher had taken the row over", extra=fields)
         summary.delivered += 1
         # The fields follow the message in text logs, and are JSON fields in JSON logs.
         logger.info("delivered", extra={**fields, "remote_id": outcome.remote_id})
         return True
-    retry_at = None if outcome.permanent else _retry_at(target, item, outcome, attempt)
+    retry_at = None if outcome.permanent else _retry_at(target, claimed, outcome)
     error = outcome.error or "failed"
     if retry_at is None and not outcome.permanent:
-        error = f"gave up after {attempt} attempts over {target.retry_for}: {error}"
-    record_failure(db, item.id, error=error, status_code=outcome.status_code, retry_at=retry_at)
+        error = f"gave up after {claimed.attempt} attempts over {target.retry_for}: {error}"
+    written = record_failure(
+        db, claimed, error=error, status_code=outcome.status_code, retry_at=retry_at
+    )
     when = f"retried at {retry_at.isoformat(timespec='seconds')}" if retry_at else "failed"
     logger.warning(
         "delivery failed: %s (%s)",
         error,
-        when,
+        when if written else "not recorded: another publisher had taken the row over",
         extra={**fields, "retry_at": retry_at.isoformat() if retry_at else None},
     )
     if retry_at is None:
@@ -169,17 +197,16 @@ def _record(
     return False
 
 
-def _retry_at(
-    target: DestinationConfig, item: DeliveryItem, outcome: Outcome, attempt: int
-) -> datetime | None:
-    """When to try again: exponential backoff with jitter, not before Retry-After; None once
-    ``retry_for`` has passed since the first attempt."""
+def _retry_at(target: DestinationConfig, claimed: Claim, outcome: Outcome) -> datetime | None:
+    """When to try again: as long after now as the first attempt was before it (so the gaps
+    double), at least ``backoff``, at most an hour, +/-25 % jitter, and not before the
+    answer's Retry-After; None once ``retry_for`` has passed since the first attempt."""
     now = _now()
-    delay = min(MAX_BACKOFF, target.backoff_seconds * 2 ** (attempt - 1))
-    delay *= random.uniform(0.75, 1.25)
+    elapsed = (now - claimed.first_attempt_at).total_seconds()
+    delay = max(target.backoff_seconds, elapsed) * random.uniform(0.75, 1.25)
+    delay = min(MAX_BACKOFF, delay)
     if outcome.retry_after is not None:
         delay = max(delay, min(outcome.retry_after, 86400.0))
-    first = item.first_attempt_at or now
-    if (now - first).total_seconds() + delay > target.retry_for_seconds:
+    if elapsed + delay > target.retry_for_seconds:
         return None
     return now + timedelta(seconds=delay)

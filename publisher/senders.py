@@ -20,6 +20,9 @@ from publisher.payload import idempotency_key, webhook_body
 from storage.deliveries import DeliveryItem
 
 RETRYABLE = {408, 429}
+# Answers that say the destination is wrong (a revoked password, a moved or removed address),
+# not this article: retried like a site that is down, so the queue waits for the fix.
+DESTINATION_WRONG = {401, 403, 404, 405, 410}
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ class Outcome:
 
 
 class Sender(Protocol):
-    def send(self, item: DeliveryItem) -> Outcome: ...
+    def send(self, item: DeliveryItem, attempt: int) -> Outcome: ...
 
     def close(self) -> None: ...
 
@@ -43,8 +46,10 @@ def failure(response: httpx.Response, what: str) -> Outcome:
     code = response.status_code
     reason = response.reason_phrase or "error"
     detail = " ".join(response.text[:200].split())
+    if response.is_redirect:
+        detail = f"redirected to {response.headers.get('location', '?')}: set url to that"
     error = f"{what} answered {code} {reason}" + (f": {detail}" if detail else "")
-    retryable = code in RETRYABLE or code >= 500
+    retryable = code in RETRYABLE or code in DESTINATION_WRONG or code >= 500 or code < 400
     return Outcome(
         False,
         code,
@@ -82,7 +87,7 @@ class WebhookSender:
         self.header = header
         self.client = httpx.Client(timeout=destination.timeout, headers={"User-Agent": user_agent})
 
-    def send(self, item: DeliveryItem) -> Outcome:
+    def send(self, item: DeliveryItem, attempt: int) -> Outcome:
         body = webhook_body(self.destination, item.article, self.header)
         headers = {
             "Content-Type": "application/json; charset=utf-8",

@@ -52,10 +52,10 @@ class WordPressSender:
         )
         self.root: str | None = None
 
-    def send(self, item: DeliveryItem) -> Outcome:
+    def send(self, item: DeliveryItem, attempt: int) -> Outcome:
         try:
             root = self.root or self._discover()
-            if item.attempts > 0:  # an earlier attempt may have made the post
+            if attempt > 1:  # an earlier attempt may have made the post
                 found = self._find(root, wordpress_slug(self.destination.name, item.article))
                 if isinstance(found, Outcome):
                     return found
@@ -80,8 +80,17 @@ class WordPressSender:
                 f"{self.destination.url} answered {response.status_code} without a "
                 f'Link rel="{API_REL}" header: is it a WordPress site with its REST API on?'
             )
-        self.root = urljoin(str(response.url), link["url"])
-        return self.root
+        root = urljoin(str(response.url), link["url"])
+        configured, found = urlsplit(self.destination.url), urlsplit(root)
+        if (found.scheme, found.hostname) != (configured.scheme, configured.hostname):
+            # The application password goes with every request: never to another site, nor
+            # in the clear to a site configured as https.
+            raise RestRootMissing(
+                f"the REST API of {self.destination.url} is at {root}, on another site or "
+                "scheme: set url to the site's own address"
+            )
+        self.root = root
+        return root
 
     def _find(self, root: str, slug: str) -> str | Outcome | None:
         """The id of our post with ``slug``, if an earlier attempt made it."""
@@ -89,8 +98,16 @@ class WordPressSender:
         response = self.client.get(rest_url(root, "wp/v2/posts", query))
         if not response.is_success:
             return failure(response, "WordPress (looking up an earlier attempt)")
-        posts: Any = response.json()
-        return str(posts[0]["id"]) if isinstance(posts, list) and posts else None
+        try:
+            posts: Any = response.json()
+            return str(posts[0]["id"]) if posts else None
+        except (ValueError, LookupError, TypeError):  # a page that is no list of posts
+            text = " ".join(response.text[:200].split())
+            return Outcome(
+                False,
+                response.status_code,
+                error=f"WordPress's answer is no JSON list of posts: {text}",
+            )
 
     def close(self) -> None:
         self.client.close()

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from storage.db import Database
 from storage.models import Article, Delivery, Source, UTCDateTime, utcnow
@@ -28,8 +30,6 @@ class DeliveryItem:
 
     id: int
     destination: str
-    attempts: int  # attempts made before this one: > 0 means an earlier one may have landed
-    first_attempt_at: datetime | None
     article: StoredArticle
 
 
@@ -90,7 +90,10 @@ def queue_since(
             return session.scalar(select(func.count()).select_from(chosen.subquery())) or 0
     columns = ["article_id", "destination", "state", "attempts", "queued_at"]
     with db.transaction() as session:
-        result = session.execute(insert(Delivery).from_select(columns, chosen))
+        # Two `publish --since` at once: the second finds the first's rows, not an error.
+        table_insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+        statement = table_insert(Delivery).from_select(columns, chosen).on_conflict_do_nothing()
+        result = session.execute(statement)
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
@@ -119,16 +122,26 @@ def due_deliveries(
         ).all()
         articles = stored_articles(session, [(article, name) for _, article, name in rows])
         return [
-            DeliveryItem(d.id, d.destination, d.attempts, d.first_attempt_at, article)
+            DeliveryItem(d.id, d.destination, article)
             for (d, _, _), article in zip(rows, articles, strict=True)
         ]
 
 
-def claim(db: Database, delivery_id: int, now: datetime, lease: timedelta) -> bool:
-    """Take a pending row for one attempt (counted now); False if it is no longer pending or
-    another publisher holds it."""
+@dataclass(frozen=True)
+class Claim:
+    """A row taken for one attempt: which attempt this is, and when the first one was."""
+
+    delivery_id: int
+    attempt: int
+    first_attempt_at: datetime
+
+
+def claim(db: Database, delivery_id: int, now: datetime, lease: timedelta) -> Claim | None:
+    """Take a pending row for one attempt (counted now, before anything is sent); None if it
+    is no longer pending or another publisher holds it. The attempt number is the row's own,
+    read in the same statement, never an earlier read's."""
     with db.transaction() as session:
-        result = session.execute(
+        row = session.execute(
             update(Delivery)
             .where(
                 Delivery.id == delivery_id,
@@ -141,16 +154,20 @@ def claim(db: Database, delivery_id: int, now: datetime, lease: timedelta) -> bo
                 last_attempt_at=now,
                 first_attempt_at=func.coalesce(Delivery.first_attempt_at, now),
             )
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+            .returning(Delivery.attempts, Delivery.first_attempt_at)
+        ).first()
+    if row is None:
+        return None
+    return Claim(delivery_id, row.attempts, row.first_attempt_at or now)
 
 
 def record_delivered(
-    db: Database, delivery_id: int, remote_id: str | None, status_code: int | None
-) -> None:
-    _set(
+    db: Database, claimed: Claim, remote_id: str | None, status_code: int | None
+) -> bool:
+    """The claimed attempt succeeded; False if the claim had been lost (written nothing)."""
+    return _set(
         db,
-        delivery_id,
+        claimed,
         state="delivered",
         remote_id=remote_id,
         status_code=status_code,
@@ -162,16 +179,17 @@ def record_delivered(
 
 def record_failure(
     db: Database,
-    delivery_id: int,
+    claimed: Claim,
     *,
     error: str,
     status_code: int | None,
     retry_at: datetime | None,
-) -> None:
-    """One failed attempt: retried at ``retry_at``, or failed for good when that is None."""
-    _set(
+) -> bool:
+    """The claimed attempt failed: retried at ``retry_at``, or failed for good when that is
+    None; False if the claim had been lost (written nothing)."""
+    return _set(
         db,
-        delivery_id,
+        claimed,
         state="pending" if retry_at is not None else "failed",
         status_code=status_code,
         last_error=error,
@@ -180,9 +198,20 @@ def record_failure(
     )
 
 
-def _set(db: Database, delivery_id: int, **values: object) -> None:
+def _set(db: Database, claimed: Claim, **values: object) -> bool:
+    """Write an attempt's outcome only while the row is still that attempt's: a publisher
+    whose lease ran out never overwrites what a later attempt recorded."""
     with db.transaction() as session:
-        session.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
+        result = session.execute(
+            update(Delivery)
+            .where(
+                Delivery.id == claimed.delivery_id,
+                Delivery.state == "pending",
+                Delivery.attempts == claimed.attempt,
+            )
+            .values(**values)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def retry_failed(db: Database, destination: str) -> int:
@@ -196,9 +225,11 @@ def retry_failed(db: Database, destination: str) -> int:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def delivery_counts(db: Database) -> dict[str, DeliveryCounts]:
-    """Per destination in the ledger: pending, delivered and failed, the oldest pending."""
+def delivery_counts(db: Database, destination: str | None = None) -> dict[str, DeliveryCounts]:
+    """Per destination in the ledger (or just ``destination``): pending, delivered and
+    failed, the oldest pending."""
     pending = Delivery.state == "pending"
+    only = [Delivery.destination == destination] if destination else []
     with db.reading() as session:
         rows = session.execute(
             select(
@@ -208,7 +239,9 @@ def delivery_counts(db: Database) -> dict[str, DeliveryCounts]:
                 func.count().filter(Delivery.state == "failed"),
                 func.min(Delivery.queued_at).filter(pending),
                 func.min(Delivery.next_attempt_at).filter(and_(pending, Delivery.attempts > 0)),
-            ).group_by(Delivery.destination)
+            )
+            .where(*only)
+            .group_by(Delivery.destination)
         ).all()
     return {name: DeliveryCounts(p, d, f, oldest, retry) for name, p, d, f, oldest, retry in rows}
 
@@ -223,3 +256,19 @@ def failed_deliveries(db: Database, destination: str, limit: int = 5) -> list[tu
             .limit(limit)
         ).all()
     return [(article_id, error or "") for article_id, error in rows]
+
+
+def paused_until(db: Database, destination: str, now: datetime) -> datetime | None:
+    """When the destination's latest attempt failed and is to be retried later: until then
+    the destination is left alone (a site that is down or asked to wait is not sent the next
+    article instead)."""
+    with db.reading() as session:
+        latest = session.execute(
+            select(Delivery.state, Delivery.next_attempt_at)
+            .where(Delivery.destination == destination, Delivery.last_attempt_at.is_not(None))
+            .order_by(Delivery.last_attempt_at.desc())
+            .limit(1)
+        ).first()
+    if latest is None or latest.state != "pending" or latest.next_attempt_at is None:
+        return None
+    return latest.next_attempt_at if latest.next_attempt_at > now else None

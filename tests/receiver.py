@@ -23,6 +23,7 @@ class Hook:
     body: dict[str, Any]
     signed: bool  # X-Newsrelay-Signature matched the body
     status: int = 0  # what was answered (0: the answer never went out)
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 # (the hook, how many POSTs of this article came before it) -> (status, seconds to wait first,
@@ -73,7 +74,9 @@ class Receiver:
             else ""
         )
         signed = bool(self.secret) and hmac.compare_digest(signature, expected)
-        hook = Hook(body["id"], headers.get("Idempotency-Key", ""), body, signed)
+        hook = Hook(
+            body["id"], headers.get("Idempotency-Key", ""), body, signed, at=time.monotonic()
+        )
         with self.lock:
             before = sum(1 for h in self.hooks if h.article_id == hook.article_id)
             self.hooks.append(hook)

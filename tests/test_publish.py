@@ -90,7 +90,7 @@ def test_failures_timeouts_and_a_killed_publisher_deliver_each_article_once(
         if hook.article_id == 1 and before == 0:
             return 500, 0.0, {}
         if hook.article_id == 1 and before == 1:
-            return 503, 0.0, {"Retry-After": "1"}
+            return 503, 0.0, {"Retry-After": "4"}  # longer than the backoff: it decides
         if hook.article_id == 2 and before == 0:
             return 200, 3.0, {}  # past the 2 s timeout: the publisher never hears the 200
         if hook.article_id == 4 and before == 0:
@@ -131,6 +131,8 @@ def test_failures_timeouts_and_a_killed_publisher_deliver_each_article_once(
         assert len(keys) == 1, (article_id, keys)  # every repeat carries the same key
         assert all(hook.signed for hook in hooks)
     assert [hook.status for hook in posts[1]][:2] == [500, 503]
+    assert posts[1][2].at - posts[1][1].at >= 3.9  # Retry-After: 4, for the whole site
+    assert all(not (posts[1][1].at < h.at < posts[1][2].at) for h in receiver.hooks)
     assert len(posts[1]) >= 3 and len(posts[2]) >= 2 and len(posts[4]) >= 2
     assert len({hooks[0].key for hooks in posts.values()}) == stories
     body = posts[3][0].body
@@ -274,3 +276,29 @@ def test_the_daemon_delivers_after_its_runs(site: LocalSite, tmp_path: Path) -> 
     assert all(r["destination"] == "site-fa" and r["attempt"] == 1 for r in delivered)
     assert all(r["status_code"] == 200 for r in delivered)
     assert SECRET not in daemon.log_path.read_text()
+
+
+def test_two_publishers_at_once_send_each_article_once(
+    site: LocalSite, db_url: str, tmp_path: Path
+) -> None:
+    """Each attempt claims its row first: two ``publish`` processes share the queue."""
+    stories = 8
+
+    def slow(_hook: Hook, _before: int) -> tuple[int, float, dict[str, str]]:
+        return 200, 0.3, {}
+
+    with Receiver(SECRET, slow) as receiver:
+        config = write_config(
+            tmp_path / "newsrelay.toml",
+            db_url,
+            source_toml("wire", newsroom(site, "wire", stories)) + destination_toml(receiver.url),
+        )
+        assert run_newsrelay("crawl", "--all", config=config).returncode == 0
+        argv = [str(NEWSRELAY), "--config", str(config), "publish"]
+        both = [subprocess.Popen(argv, stdout=subprocess.DEVNULL) for _ in range(2)]
+        # The first to finish may still see the other's rows in flight: pending, exit 1.
+        assert {process.wait(timeout=60) for process in both} <= {0, 1}
+        assert run_newsrelay("publish", config=config).returncode == 0
+    posts = receiver.by_article()
+    assert sorted(posts) == list(range(1, stories + 1))
+    assert all(len(hooks) == 1 for hooks in posts.values()), {a: len(h) for a, h in posts.items()}
