@@ -11,6 +11,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md scrapy.cfg ./
 COPY crawler ./crawler
+COPY console ./console
 COPY publisher ./publisher
 COPY scheduler ./scheduler
 COPY storage ./storage

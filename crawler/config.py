@@ -248,6 +248,13 @@ class ClusterConfig(Strict):
     queue: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,200}$")] = "newsrelay"
 
 
+class HttpConfig(Strict):
+    """The console (``newsrelay run`` and ``newsrelay serve``): ``host:port``, "" = off."""
+
+    listen: Annotated[str, Field(pattern=r"^$|^[^\s:]+:\d{1,5}$")] = "127.0.0.1:8080"
+    token: str | None = Field(default=None, repr=False)  # required by every POST
+
+
 class Config(Strict):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     fetch: FetchConfig = Field(default_factory=FetchConfig)
@@ -257,6 +264,7 @@ class Config(Strict):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     sources: list[SourceConfig] = Field(default_factory=list)
     destinations: list[DestinationConfig] = Field(default_factory=list)
+    http: HttpConfig = Field(default_factory=HttpConfig)
     path: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from scrapy.crawler import AsyncCrawlerRunner
 
+from crawler import metrics
 from crawler.config import Config, SourceConfig
 from crawler.middlewares import crawl_stopping
 from crawler.reactor import run_in_reactor
@@ -193,6 +194,7 @@ def _check_extraction(result: SourceResult) -> None:
 
 
 def _log_summary(result: SourceResult, worker: str | None) -> None:
+    metrics.run_ended(result)
     fields = result.summary()
     if worker is not None:
         fields["worker"] = worker

@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from crawler import metrics
 from crawler.config import SourceConfig
 from crawler.storage_thread import StorageThread
 from crawler.urls import mask_secrets
 from storage.db import Database, StorageError
 from storage.records import RunCounters, SaveOutcome, SourceHealth, SourceIds
-from storage.runs import finish_run, start_run
+from storage.runs import adopt_run, finish_run, start_run
 from storage.sources import (
     ensure_source,
     forget_validators,
@@ -52,6 +53,7 @@ class CrawlOptions:
     refetch: bool = False  # fetch pages and feeds even when already stored / not modified
     due_only: bool = False  # skip what is backing off or asked not to be polled yet
     worker: str | None = None  # the cluster worker running it (recorded with the run)
+    run_id: int | None = None  # a queued run (console's "crawl now") this crawl adopts
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ class SourceRun:
     async def open(self) -> None:
         """The source's ids (its feeds created if new) and the run's row."""
         self.ids, self.run_id = await self.storage.call(
-            _open_run, self.source.name, self.source.feeds, self.options.worker
+            _open_run, self.source.name, self.source.feeds, self.options.worker, self.options.run_id
         )
         self.started = time.monotonic()
 
@@ -179,6 +181,7 @@ class SourceRun:
         if retry_feed and feed_id is not None:
             self.revisit_feeds.add(feed_id)
         logger.warning("%s failed: source=%s url=%s reason=%s", kind, self.source.name, url, reason)
+        metrics.fetch_failed(self.source.name, kind, reason)
         self.progress()
 
     def error(self, message: str) -> None:
@@ -293,11 +296,13 @@ class SourceRun:
 
 
 def _open_run(
-    db: Database, name: str, feeds: list[str], worker: str | None
+    db: Database, name: str, feeds: list[str], worker: str | None, queued: int | None = None
 ) -> tuple[SourceIds, int]:
-    """In the storage thread: the source's ids, and a new run's row."""
+    """In the storage thread: the source's ids, and the run's row (the queued one given, or
+    a new one)."""
     ids = ensure_source(db, name, feeds)
-    return ids, start_run(db, ids.source_id, worker)
+    adopted = adopt_run(db, queued, worker) if queued is not None else None
+    return ids, adopted if adopted is not None else start_run(db, ids.source_id, worker)
 
 
 def _close_run(

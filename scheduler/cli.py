@@ -19,7 +19,7 @@ from crawler.dates import parse_moment
 from crawler.services import open_services, warm_for
 from crawler.source_run import CrawlOptions
 from crawler.urls import mask_secrets
-from scheduler import __version__, cluster_cli, publish_cli, views
+from scheduler import __version__, cluster_cli, publish_cli, serve_cli, views
 from scheduler.delivery_views import deliveries_json
 from scheduler.logs import LEVELS, setup_logging
 from scheduler.state import State, user_errors
@@ -334,6 +334,8 @@ def sources(state: State, as_json: bool) -> None:
 def show_config(state: State) -> None:
     """Print the effective configuration (defaults filled in) as JSON."""
     data = state.config.model_dump(mode="json")
+    if data["http"].get("token"):
+        data["http"]["token"] = "***"
     for destination in data.get("destinations", []):
         for key in ("secret", "password"):
             if destination.get(key):
@@ -366,6 +368,7 @@ def upgrade(state: State) -> None:
 
 cli.add_command(cluster_cli.scheduler)
 cli.add_command(publish_cli.publish)
+cli.add_command(serve_cli.serve)
 cli.add_command(cluster_cli.worker)
 
 

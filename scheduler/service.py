@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -32,6 +33,9 @@ from apscheduler.events import (
 )
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from console.app import create_app
+from console.context import Context
+from console.server import ConsoleThread, bind
 from crawler.config import Config, ConfigError, SourceConfig, load_config
 from crawler.crawls import Crawls, crawl_sources, stop_crawls
 from crawler.reactor import StoppedAtOnce, run_in_reactor
@@ -39,6 +43,7 @@ from crawler.services import Services
 from crawler.source_run import CrawlOptions, SourceResult
 from publisher.daemon import DeliveryLoop
 from scheduler import __version__
+from scheduler.manual_runs import ManualRuns
 from scheduler.schedules import first_run, trigger_for
 from storage.daemon_state import daemon_started, daemon_stopped, heartbeat
 from storage.db import Database, StorageError
@@ -63,13 +68,17 @@ class Daemon:
         self.scheduler: AsyncIOScheduler | None = None
         self.stopping = False
         self._stop_requested = asyncio.Event()
-        self._running: dict[str, asyncio.Task[Any]] = {}
+        self.running: dict[str, asyncio.Task[Any]] = {}
         self._reloading: set[asyncio.Task[None]] = set()
         self.deliveries = DeliveryLoop(lambda: self.config, services.db)
+        self.console: ConsoleThread | None = None
+        self._console_socket: socket.socket | None = None
 
     # -- entry points ---------------------------------------------------------------------
     def run(self, *, once: bool = False) -> int:
         """Blocking: serve until stopped (or, ``once``, crawl every source once). The exit code."""
+        if not once and self.config.http.listen:
+            self._console_socket = bind(self.config.http)  # a port in use: one line, exit 2
         lock = DaemonLock(self.db)
         lock.acquire()
         try:
@@ -97,13 +106,18 @@ class Daemon:
         previous_hup = signal.signal(
             signal.SIGHUP, lambda *_: loop.call_soon_threadsafe(self._reload_soon)
         )
-        await self._store(daemon_started, __version__, _path(self.config))
+        await self.store(daemon_started, __version__, _path(self.config))
         beating = asyncio.ensure_future(self._heartbeat())
         try:
             if once:
                 return await self._once()
             await self._start_scheduler(loop)
             self.deliveries.start()
+            if self._console_socket is not None:
+                runs = ManualRuns(self, loop)
+                context = Context(lambda: self.config, self.db, runs.trigger)
+                self.console = ConsoleThread(create_app(context), self._console_socket)
+                self.console.start()
             await self._stop_requested.wait()
             await self._shutdown()
             return 0
@@ -113,7 +127,7 @@ class Daemon:
             await self._record_stop()
             logger.info("daemon stopped")
 
-    async def _store(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def store(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``function(db, ...)`` in the storage thread: the loop never waits for the database."""
         return await self.services.storage.call(function, *args, **kwargs)
 
@@ -122,7 +136,7 @@ class Daemon:
         cannot hold the exit; ``health`` then sees the heartbeat go stale instead)."""
         timeout = self.config.daemon.stop_timeout_delta.total_seconds()
         try:
-            await asyncio.wait_for(self._store(_record_stop), timeout)
+            await asyncio.wait_for(self.store(_record_stop), timeout)
         except TimeoutError:
             logger.error("could not record the daemon's stop: timed out")
 
@@ -171,7 +185,7 @@ class Daemon:
             or "none",
             extra=self._identity(),
         )
-        await self._store(set_next_runs, next_runs)
+        await self.store(set_next_runs, next_runs)
 
     def _identity(self) -> dict[str, Any]:
         return {"version": __version__, "config": _path(self.config)}
@@ -181,7 +195,7 @@ class Daemon:
         while True:
             await asyncio.sleep(interval)
             try:
-                await self._store(heartbeat)
+                await self.store(heartbeat)
             except StorageError as exc:  # the database is away: say so, keep trying
                 logger.error("heartbeat not written: %s", exc)
 
@@ -194,23 +208,29 @@ class Daemon:
             source = self.config.source(name)
         except ConfigError:
             return  # removed by a reload while this run was waiting
+        if name in self.running:  # asked for through the console, and still going
+            logger.warning("run skipped: source=%s is running", name, extra={"source": name})
+            return
         task = asyncio.current_task()
         assert task is not None
-        self._running[name] = task
+        self.running[name] = task
         try:
             await self._record_next_run(name)
             results = await crawl_sources(
                 self.crawls, [source], options=CrawlOptions(due_only=True)
             )
             if any(result.counters.new for result in results):
-                self.deliveries.poke()
+                self.stored_something()
         finally:
-            self._running.pop(name, None)
+            self.running.pop(name, None)
+
+    def stored_something(self) -> None:
+        self.deliveries.poke()
 
     async def _record_next_run(self, name: str) -> None:
         assert self.scheduler is not None
         job = self.scheduler.get_job(name)
-        await self._store(set_next_runs, {name: job.next_run_time if job else None})
+        await self.store(set_next_runs, {name: job.next_run_time if job else None})
 
     def _on_job_event(self, event: JobEvent) -> None:
         name = event.job_id
@@ -237,7 +257,7 @@ class Daemon:
     async def _schedule(self, sources: Sequence[SourceConfig]) -> None:
         """Add (or replace) the job of each source; its first run catches up on a missed one."""
         assert self.scheduler is not None
-        last_runs = await self._store(_last_runs, [source.name for source in sources])
+        last_runs = await self.store(_last_runs, [source.name for source in sources])
         now = datetime.now(UTC)
         for source in sources:
             trigger, period = trigger_for(source, self.config.daemon, now)
@@ -299,8 +319,8 @@ class Daemon:
         self.crawls = Crawls.create(config, self.services, limit)
         self._generations = [c for c in self._generations if c.runner.crawlers] + [self.crawls]
         await self._schedule([*added, *rescheduled])
-        await self._store(unschedule_all_but, new)
-        await self._store(set_next_runs, self._next_runs())
+        await self.store(unschedule_all_but, new)
+        await self.store(set_next_runs, self._next_runs())
         logger.info(
             "config reloaded: sources=%d added=%s removed=%s rescheduled=%s",
             len(new),
@@ -317,13 +337,16 @@ class Daemon:
         assert self.scheduler is not None
         self.stopping = True
         self.scheduler.pause()
-        running = list(self._running.values())
+        running = list(self.running.values())
         logger.info("stopping: %d crawls in flight", len(running))
         if running:
             await self._close_crawls(asyncio.gather(*running, return_exceptions=True))
         self.scheduler.shutdown(wait=False)
         timeout = self.config.daemon.stop_timeout_delta.total_seconds()
-        await asyncio.get_running_loop().run_in_executor(None, self.deliveries.stop, timeout)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.deliveries.stop, timeout)
+        if self.console is not None:
+            await loop.run_in_executor(None, self.console.stop)
 
     async def _close_crawls(self, work: asyncio.Future[Any]) -> None:
         """Ask every crawl to close, and wait for ``work`` at most ``daemon.stop_timeout``."""

@@ -207,6 +207,7 @@ class SourceStatus:
     backoff_until: datetime | None
     next_run_at: datetime | None
     last_run: RunRecord | None
+    last_success_at: datetime | None = None  # when its latest ok run started
 
 
 COUNTER_NAMES = tuple(f.name for f in fields(RunCounters))

@@ -38,6 +38,46 @@ def start_run(db: Database, source_id: int, worker: str | None = None) -> int:
         return run.id
 
 
+def queue_run(db: Database, source_id: int) -> int:
+    """A ``queued`` run (asked for through the console), owned by this process until a crawl
+    adopts it (:func:`adopt_run`)."""
+    with db.transaction() as session:
+        run = CrawlRun(
+            source_id=source_id,
+            started_at=utcnow(),
+            status="queued",
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            boot_id=boot_id(),
+            pid_start=process_start(os.getpid()),
+        )
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def adopt_run(db: Database, run_id: int, worker: str | None = None) -> int | None:
+    """A queued run becomes the crawl's running one (its start time now); None if it is no
+    longer queued (closed meanwhile: the crawl then opens a run of its own)."""
+    with db.transaction() as session:
+        result = session.execute(
+            update(CrawlRun)
+            .where(CrawlRun.id == run_id, CrawlRun.status == "queued")
+            .values(status="running", started_at=utcnow(), worker=worker)
+        )
+        return run_id if result.rowcount else None  # type: ignore[attr-defined]
+
+
+def close_queued(db: Database, run_id: int, error: str) -> None:
+    """A queued run that no crawl adopted (the daemon stopped first): ``interrupted``."""
+    with db.transaction() as session:
+        session.execute(
+            update(CrawlRun)
+            .where(CrawlRun.id == run_id, CrawlRun.status == "queued")
+            .values(status="interrupted", finished_at=utcnow(), error=error)
+        )
+
+
 def finish_run(
     db: Database, run_id: int, status: str, counters: RunCounters, error: str | None = None
 ) -> None:
@@ -70,8 +110,9 @@ def run_record(row: CrawlRun) -> RunRecord:
 
 
 def mark_abandoned_runs(db: Database) -> int:
-    """Close as ``interrupted`` the runs left ``running`` by a process that died (``kill -9``,
-    power loss). Call it before this process opens runs of its own. Returns how many.
+    """Close as ``interrupted`` the runs left ``running`` (or ``queued``) by a process that
+    died (``kill -9``, power loss). Call it before this process opens runs of its own.
+    Returns how many.
 
     Their sources' feeds are read in full, and at once, by the next poll: the dead run may
     have stored a feed's validators and its "not before" bound, and not its entries.
@@ -85,7 +126,7 @@ def mark_abandoned_runs(db: Database) -> int:
                 CrawlRun.boot_id,
                 CrawlRun.pid_start,
                 CrawlRun.started_at,
-            ).where(CrawlRun.status == "running")
+            ).where(CrawlRun.status.in_(("running", "queued")))
         ).all()
     cutoff = utcnow() - ABANDONED_AFTER
     dead = [row.id for row in running if _abandoned(row, cutoff)]
@@ -99,7 +140,7 @@ def mark_abandoned_runs(db: Database) -> int:
             )
             session.execute(
                 update(CrawlRun)
-                .where(CrawlRun.id.in_(dead), CrawlRun.status == "running")
+                .where(CrawlRun.id.in_(dead), CrawlRun.status.in_(("running", "queued")))
                 .values(
                     status="interrupted",
                     finished_at=utcnow(),

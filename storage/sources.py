@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -158,10 +158,17 @@ def source_statuses(db: Database) -> dict[str, SourceStatus]:
             .group_by(CrawlRun.source_id)
             .subquery()
         )
+        succeeded = (
+            select(CrawlRun.source_id, func.max(CrawlRun.started_at).label("at"))
+            .where(CrawlRun.status == "ok")
+            .group_by(CrawlRun.source_id)
+            .subquery()
+        )
         rows = session.execute(
-            select(Source, CrawlRun)
+            select(Source, CrawlRun, succeeded.c.at)
             .outerjoin(latest, latest.c.source_id == Source.id)
             .outerjoin(CrawlRun, CrawlRun.id == latest.c.run_id)
+            .outerjoin(succeeded, succeeded.c.source_id == Source.id)
         ).all()
         return {
             source.name: SourceStatus(
@@ -170,6 +177,16 @@ def source_statuses(db: Database) -> dict[str, SourceStatus]:
                 source.backoff_until,
                 source.next_run_at,
                 run_record(run) if run is not None else None,
+                _utc(success),
             )
-            for source, run in rows
+            for source, run, success in rows
         }
+
+
+def _utc(moment: datetime | str | None) -> datetime | None:
+    """A subquery's column loses the UTC type: SQLite hands back naive text."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment

@@ -59,12 +59,17 @@ def run_newsrelay(*args: str, config: Path | None = None, timeout: float = 120) 
     return Result(done.returncode, done.stdout, done.stderr)
 
 
-def write_config(path: Path, db_url: str, sources: str, *, allow_private: bool = True) -> Path:
-    """A newsrelay.toml for a test: ``sources`` is the TOML of the [[sources]] tables."""
+def write_config(
+    path: Path, db_url: str, sources: str, *, allow_private: bool = True, http: str = 'listen = ""'
+) -> Path:
+    """A newsrelay.toml for a test: ``sources`` is the TOML of the [[sources]] tables;
+    ``http`` the body of [http] (by default no console: daemons of tests running side by side
+    would all want 127.0.0.1:8080)."""
     path.write_text(
         f'[database]\nurl = "{db_url}"\n\n'
         f"[fetch]\nallow_private_networks = {'true' if allow_private else 'false'}\n"
-        "timeout = 10\nretries = 0\n\n" + sources,
+        "timeout = 10\nretries = 0\n\n"
+        f"[http]\n{http}\n\n" + sources,
         encoding="utf-8",
     )
     return path
@@ -279,10 +284,12 @@ def source_toml(name: str, feed: str, schedule: str = 'interval = "1s"') -> str:
     return f'[[sources]]\nname = "{name}"\nfeeds = ["{feed}"]\n{schedule}\n\n'
 
 
-def daemon_config(path: Path, db_url: str, sources: str, **daemon: str) -> Path:
+def daemon_config(
+    path: Path, db_url: str, sources: str, *, http: str = 'listen = ""', **daemon: str
+) -> Path:
     settings = {"heartbeat": '"1s"', "stop_timeout": '"10s"', "jitter": "0.0", **daemon}
     table = "[daemon]\n" + "".join(f"{key} = {value}\n" for key, value in settings.items())
-    return write_config(path, db_url, table + "\n" + sources)
+    return write_config(path, db_url, table + "\n" + sources, http=http)
 
 
 class DaemonProcess:

@@ -375,7 +375,7 @@ def test_killed_daemon_leaves_no_lock_and_its_open_run_is_closed_at_restart(
     db = open_database(db_url, create=False)
     try:
         with db.reading() as session:
-            statuses = dict(session.execute(select(CrawlRun.id, CrawlRun.status)).tuples().all())
+            statuses = dict(session.execute(select(CrawlRun.id, CrawlRun.status)).all())
     finally:
         db.dispose()
     assert statuses[dead_run["run_id"]] == "interrupted"

@@ -1,0 +1,32 @@
+"""``newsrelay serve``: the console alone against a database (beside a cluster, or read-only
+use); ``newsrelay run`` serves the same app itself when ``[http] listen`` is set."""
+
+from __future__ import annotations
+
+import click
+
+from console.app import create_app
+from console.context import Context
+from console.server import bind, serve_forever
+from crawler.config import ConfigError, HttpConfig
+from scheduler.state import State, user_errors
+from storage.db import open_database
+
+
+@click.command()
+@click.option("--listen", default=None, help="HOST:PORT to serve on (default: [http] listen).")
+@click.pass_obj
+@user_errors
+def serve(state: State, listen: str | None) -> None:
+    """Serve the console (API, metrics, page) for the configured database, until SIGTERM.
+
+    It runs no crawls: a POST asking for one answers 409 (ask the daemon's console)."""
+    config = state.config
+    http = config.http if listen is None else HttpConfig(listen=listen, token=config.http.token)
+    if not http.listen:
+        raise ConfigError("[http] listen is empty: nothing to serve (or pass --listen HOST:PORT)")
+    db = open_database(config.database.url, create=False)
+    try:
+        serve_forever(create_app(Context(lambda: config, db)), bind(http))
+    finally:
+        db.dispose()
