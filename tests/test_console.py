@@ -23,6 +23,7 @@ from tests.support import (
     run_newsrelay,
     source_toml,
 )
+from tests.test_export import XSS
 from tests.test_persian_text import TITLE, WORD, _page
 
 TOKEN = "console-test-token-0123456789"
@@ -55,6 +56,8 @@ def console_sources(site: LocalSite) -> str:
         + "<p>"
         + "Hostile page text about the harbour and the village. " * 12
         + "</p>"
+        # The export tests' XSS corpus, as markup (sanitized away) and as text (shown).
+        + "".join(f"<p>{x} {html.escape(x)}</p>" for x in XSS)
         + "<script>window.__xss = 3</script></article></body></html>",
     )
     hostile = site.add("/hostile/feed.xml", rss_of(site, ["/hostile/1.html"]))
