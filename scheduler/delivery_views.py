@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
 from rich.table import Table
 
 from crawler.config import Config
-from publisher.run import DestinationSummary
 from scheduler.views import _console, iso, until
 from storage.deliveries import DeliveryCounts
+
+if TYPE_CHECKING:  # publisher.run imports httpx: not for `status`
+    from publisher.run import DestinationSummary
 
 
 def deliveries_json(

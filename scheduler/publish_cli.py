@@ -12,7 +12,6 @@ import click
 
 from crawler.config import ConfigError
 from crawler.dates import parse_moment
-from publisher.run import publish as publish_pass
 from scheduler.delivery_views import publish_summary
 from scheduler.state import State, user_errors
 from storage.deliveries import failed_deliveries, queue_since
@@ -42,6 +41,8 @@ def publish(
     as_json: bool,
 ) -> None:
     """Deliver pending articles to the destinations, in the order they were stored."""
+    from publisher.run import publish as publish_pass  # httpx: only this command needs it
+
     config = state.config
     if not config.destinations:
         raise ConfigError(f"{config.path}: no [[destinations]] configured: nothing to publish to")

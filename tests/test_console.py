@@ -69,12 +69,18 @@ def console_sources(site: LocalSite) -> str:
     )  # fmt: skip
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def console(
-    site: LocalSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[str, Path, DaemonProcess]]:
-    """A daemon with its console, once every source has run."""
-    monkeypatch.setenv("NEWSRELAY_API_TOKEN", TOKEN)
+    """A daemon with its console, once every source has run; one for the module's tests
+    (they only add runs, in the order of the file)."""
+    with LocalSite() as site, pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("NEWSRELAY_API_TOKEN", TOKEN)
+        yield from _console(site, tmp_path_factory.mktemp("console"))
+
+
+def _console(site: LocalSite, tmp_path: Path) -> Iterator[tuple[str, Path, DaemonProcess]]:
     port = free_port()
     config = daemon_config(
         tmp_path / "newsrelay.toml",

@@ -41,7 +41,7 @@ def destination_toml(url: str, name: str = "site-fa", **keys: str) -> str:
         "kind": '"webhook"',
         "url": f'"{url}"',
         "secret": '"${NEWSRELAY_HOOK_SECRET}"',
-        "timeout": "2.0",
+        "timeout": "1.0",
         "backoff": '"1s"',
         **keys,
     }
@@ -92,7 +92,7 @@ def test_failures_timeouts_and_a_killed_publisher_deliver_each_article_once(
         if hook.article_id == 1 and before == 1:
             return 503, 0.0, {"Retry-After": "4"}  # longer than the backoff: it decides
         if hook.article_id == 2 and before == 0:
-            return 200, 3.0, {}  # past the 2 s timeout: the publisher never hears the 200
+            return 200, 1.8, {}  # past the 1 s timeout: the publisher never hears the 200
         if hook.article_id == 4 and before == 0:
             release.wait(30)  # held until its publisher has been killed
         return 200, 0.0, {}
@@ -110,7 +110,7 @@ def test_failures_timeouts_and_a_killed_publisher_deliver_each_article_once(
 
         first = run_newsrelay("publish", config=config)
         assert first.returncode == 1, first.stderr  # article 1 answered 500
-        assert "retried in" in first.stdout and "retried at" in first.stderr
+        assert "retried" in first.stdout and "retried at" in first.stderr  # "in 1s" or "now"
 
         killed: list[int] = []
 
