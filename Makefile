@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= newsrelay.toml
 
-.PHONY: install run test test-fast lint format bench bench-daemon bench-cluster bench-extract clean
+.PHONY: install run test test-fast lint format bench bench-daemon bench-cluster bench-extract bench-console clean
 
 $(BIN)/newsrelay: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ bench-daemon: install
 
 bench-cluster: install
 	$(BIN)/python bench/cluster_bench.py
+
+bench-console: install
+	$(BIN)/python bench/console_bench.py
 
 # Needs the public datasets beside it: see bench/extract_bench.py (they are not in git).
 bench-extract: install
