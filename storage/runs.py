@@ -22,34 +22,26 @@ ABANDONED_AFTER = timedelta(hours=6)
 def start_run(db: Database, source_id: int, worker: str | None = None) -> int:
     """Open a ``crawl_runs`` row in state ``running``, owned by this process (and, in a
     cluster, by ``worker``)."""
-    with db.transaction() as session:
-        run = CrawlRun(
-            source_id=source_id,
-            started_at=utcnow(),
-            status="running",
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            boot_id=boot_id(),
-            pid_start=process_start(os.getpid()),
-            worker=worker,
-        )
-        session.add(run)
-        session.flush()
-        return run.id
+    return _new_run(db, source_id, "running", worker)
 
 
 def queue_run(db: Database, source_id: int) -> int:
     """A ``queued`` run (asked for through the console), owned by this process until a crawl
     adopts it (:func:`adopt_run`)."""
+    return _new_run(db, source_id, "queued", None)
+
+
+def _new_run(db: Database, source_id: int, status: str, worker: str | None) -> int:
     with db.transaction() as session:
         run = CrawlRun(
             source_id=source_id,
             started_at=utcnow(),
-            status="queued",
+            status=status,
             host=socket.gethostname(),
             pid=os.getpid(),
             boot_id=boot_id(),
             pid_start=process_start(os.getpid()),
+            worker=worker,
         )
         session.add(run)
         session.flush()
