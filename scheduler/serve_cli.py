@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from crawler.config import ConfigError, HttpConfig
+from scheduler.cluster_cli import cluster_trigger
 from scheduler.state import State, user_errors
 from storage.db import open_database
 
@@ -17,7 +18,8 @@ from storage.db import open_database
 def serve(state: State, listen: str | None) -> None:
     """Serve the console (API, metrics, page) for the configured database, until SIGTERM.
 
-    It runs no crawls: a POST asking for one answers 409 (ask the daemon's console)."""
+    It runs no crawls itself: beside a cluster whose workers beat on this database, "crawl
+    now" sends the run to them; otherwise it answers 409 (ask the daemon's console)."""
     # Imported here: FastAPI and uvicorn cost every other command 0.15 s at start.
     from console.app import create_app
     from console.context import Context
@@ -29,6 +31,8 @@ def serve(state: State, listen: str | None) -> None:
         raise ConfigError("[http] listen is empty: nothing to serve (or pass --listen HOST:PORT)")
     db = open_database(config.database.url, create=False)
     try:
-        serve_forever(create_app(Context(lambda: config, db)), bind(http))
+        sock = bind(http)
+        trigger = cluster_trigger(config, db)  # workers beat here: "crawl now" goes to them
+        serve_forever(create_app(Context(lambda: config, db, trigger)), sock)
     finally:
         db.dispose()

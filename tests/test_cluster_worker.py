@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from crawler.cluster.broker import RunOrder, open_broker, send
@@ -147,3 +149,53 @@ def test_processes_supervises_its_workers(
         assert wait_until(lambda: workers() == [], timeout=10)
     finally:
         cluster.stop()
+
+
+def test_console_beside_a_cluster_sends_crawl_now_to_the_workers(
+    tmp_path: Path, postgres_url: str, site: LocalSite
+) -> None:
+    """``newsrelay serve`` on a cluster's database: "crawl now" is a queued run that a
+    worker adopts; a second POST while it runs gets the same run."""
+    require_rabbitmq()
+    wire = Newswire(site, 1, feed_delay=2.0)  # each run takes 2 s
+    wire.publish(wire.names[0])
+    name = wire.names[0]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cluster = Cluster.create(
+        tmp_path,
+        postgres_url,
+        wire_sources(wire, interval="1h", host_keys=1),
+        http=f'listen = "127.0.0.1:{port}"\ntoken = "cluster-token"',
+    )
+    base, auth = f"http://127.0.0.1:{port}", {"Authorization": "Bearer cluster-token"}
+    try:
+        worker = cluster.start("worker", "--threads", "2")
+        worker.wait_for(lambda: _started(worker))
+        serve = cluster.start("serve")
+        assert wait_until(lambda: _answers(base), timeout=20)
+        first = httpx.post(f"{base}/api/sources/{name}/crawl", headers=auth, timeout=30)
+        assert first.status_code == 202, first.text
+        run_id = first.json()["run_id"]
+        assert wait_until(lambda: _status(base, run_id) == "running", timeout=20, interval=0.1)
+        again = httpx.post(f"{base}/api/sources/{name}/crawl", headers=auth, timeout=30)
+        assert again.json()["run_id"] == run_id
+        assert wait_until(lambda: _status(base, run_id) == "ok", timeout=30)
+        [run] = cluster_runs(postgres_url)
+        assert run.worker is not None and run.worker.endswith(f":{worker.process.pid}")
+        assert query(postgres_url, "SELECT count(*) FROM articles") == [(1,)]
+        assert serve.process.poll() is None
+    finally:
+        cluster.stop()
+
+
+def _answers(base: str) -> bool:
+    try:
+        return httpx.get(base + "/healthz", timeout=2).status_code in (200, 503)
+    except httpx.HTTPError:
+        return False
+
+
+def _status(base: str, run_id: int) -> str:
+    return str(httpx.get(f"{base}/api/runs/{run_id}", timeout=10).json()["status"])

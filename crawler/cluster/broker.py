@@ -70,6 +70,7 @@ class RunOrder:
     request: str | None = None  # crawl --enqueue: the crawl_requests row to answer
     refetch: bool = False  # crawl --enqueue --refetch
     due_only: bool = True  # a scheduled run; crawl --enqueue only with --due-only
+    run_id: int | None = None  # the console's "crawl now": the queued run to adopt
 
     def kwargs(self) -> dict[str, Any]:
         return {
@@ -78,6 +79,7 @@ class RunOrder:
             "request": self.request,
             "refetch": self.refetch,
             "due_only": self.due_only,
+            "run_id": self.run_id,
         }
 
 

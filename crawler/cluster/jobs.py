@@ -31,6 +31,7 @@ from crawler.source_run import CrawlOptions
 from storage.cluster import close_dead_runs, last_started, request_answered, running_run
 from storage.cluster_locks import AdvisoryLocks
 from storage.db import StorageError
+from storage.runs import close_queued
 
 T = TypeVar("T")
 
@@ -86,6 +87,7 @@ class Jobs:
         request: str | None = None,
         refetch: bool = False,
         due_only: bool = True,
+        run_id: int | None = None,
     ) -> None:
         """The ``run_source`` actor."""
         from dramatiq.middleware import CurrentMessage
@@ -97,6 +99,8 @@ class Jobs:
             logger.error("run dropped: %s", exc, extra={"source": source})
             if request:
                 request_answered(self.worker.services.db, request, "failed", None, str(exc))
+            if run_id is not None:
+                close_queued(self.worker.services.db, run_id, f"not started: {exc}")
             return
         if too_old(message):
             logger.warning(
@@ -113,7 +117,9 @@ class Jobs:
             config,
             datetime.fromisoformat(scheduled_at) if scheduled_at and interval_s else None,
             request,
-            CrawlOptions(refetch=refetch, due_only=due_only, worker=self.worker.name),
+            CrawlOptions(
+                refetch=refetch, due_only=due_only, worker=self.worker.name, run_id=run_id
+            ),
             message,
         )
         try:
