@@ -7,7 +7,7 @@ import hmac
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 
 from console.context import Context, CrawlsOff, UnknownSource
 from console.serialize import article_json, health, iso, listing_json, run_json
@@ -26,7 +26,8 @@ from storage.sources import source_statuses
 router = APIRouter(prefix="/api")
 
 Limit = Annotated[int, Query(ge=1, le=200)]
-Cursor = Annotated[str | None, Query(max_length=20, pattern=r"^\d+$")]
+Cursor = Annotated[str | None, Query(pattern=r"^[1-9]\d{0,17}$")]
+Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Name = Annotated[str | None, Query(max_length=64)]
 
 
@@ -100,13 +101,13 @@ def runs(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    before = int(cursor) if cursor else None
+    before = int(cursor) if cursor is not None else None
     found = list_runs(ctx.db, source=source, status=status, before_id=before, limit=limit)
     return page([run_json(name, run) for name, run in found], limit)
 
 
 @router.get("/runs/{run_id}")
-def run(run_id: int, ctx: Ctx) -> dict[str, Any]:
+def run(run_id: Id, ctx: Ctx) -> dict[str, Any]:
     found = run_with_source(ctx.db, run_id)
     if found is None:
         raise HTTPException(404, f"no run {run_id}")
@@ -128,12 +129,13 @@ def articles(
         moment = parse_moment(since) if since else None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    wanted = ArticleFilter(q, source, language, moment, int(cursor) if cursor else None, limit)
+    before = int(cursor) if cursor is not None else None
+    wanted = ArticleFilter(q, source, language, moment, before, limit)
     return page([listing_json(a) for a in search_articles(ctx.db, wanted)], limit)
 
 
 @router.get("/articles/{article_id}")
-def article(article_id: int, ctx: Ctx) -> dict[str, Any]:
+def article(article_id: Id, ctx: Ctx) -> dict[str, Any]:
     found = article_detail(ctx.db, article_id)
     if found is None:
         raise HTTPException(404, f"no article {article_id}")

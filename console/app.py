@@ -8,10 +8,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from console import api, page
 from console.context import Context
 from console.metrics import exposition, stored_registry
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def create_app(context: Context) -> FastAPI:
@@ -23,6 +26,11 @@ def create_app(context: Context) -> FastAPI:
         redoc_url=None,
     )
     app.state.context = context
+    http = context.config().http
+    host = http.listen.rpartition(":")[0]
+    if host in LOOPBACK:  # a page elsewhere must not reach it by renaming itself (rebinding)
+        hosts = sorted({*LOOPBACK, host, *http.allowed_hosts})
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
     stored = stored_registry(context)
     app.include_router(api.router)
     app.include_router(page.router)

@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 
 import crawler.metrics  # noqa: F401 - registers the process's counters
 from console.context import Context
+from storage.db import StorageError
 from storage.deliveries import delivery_counts
 from storage.sources import source_statuses
 
@@ -24,11 +25,23 @@ class StoredGauges(Collector):
         self.context = context
 
     def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("newsrelay_database_up", "1 when the database answered the scrape.")
+        try:
+            gauges = list(self._gauges())
+        except StorageError:
+            up.add_metric([], 0.0)
+            yield up
+            return
+        up.add_metric([], 1.0)
+        yield up
+        yield from gauges
+
+    def _gauges(self) -> Iterator[Metric]:
         statuses = source_statuses(self.context.db)
         now = datetime.now(UTC)
         success = GaugeMetricFamily(
             "newsrelay_source_last_success_timestamp_seconds",
-            "When the source's latest run that succeeded started (Unix time).",
+            "When the source's latest run that succeeded ended (Unix time).",
             labels=["source"],
         )
         backoff = GaugeMetricFamily(
@@ -46,7 +59,7 @@ class StoredGauges(Collector):
         )
         for name in [s.name for s in self.context.config().sources]:
             status = statuses.get(name)
-            run = status.last_run if status else None
+            run = status.last_finished if status else None  # not one going, with no figures
             if status and status.last_success_at:  # its latest ok run's start
                 success.add_metric([name], status.last_success_at.timestamp())
             backing_off = bool(status and status.backoff_until and status.backoff_until > now)

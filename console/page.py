@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 
-from console.api import Ctx, articles, daemon_health, runs, sources
+from console.api import Ctx, Id, articles, daemon_health, runs, sources
 from storage.console import article_detail
 from storage.html_policy import safe_url
 
@@ -72,9 +72,11 @@ def document(title: str, body: str, nonce: str) -> HTMLResponse:
     )
     policy = (
         f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'unsafe-inline'; "
-        "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'"
+        "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
     )
-    return HTMLResponse(page, headers={"Content-Security-Policy": policy})
+    headers = {"Content-Security-Policy": policy, "X-Content-Type-Options": "nosniff"}
+    return HTMLResponse(page, headers=headers)
 
 
 def _token_box() -> str:
@@ -152,7 +154,7 @@ def home(request: Request, ctx: Ctx, q: str | None = Query(None, max_length=200)
 
 
 @router.get("/articles/{article_id}", response_class=HTMLResponse)
-def article_page(article_id: int, ctx: Ctx) -> HTMLResponse:
+def article_page(article_id: Id, ctx: Ctx) -> HTMLResponse:
     found = article_detail(ctx.db, article_id)
     if found is None:
         raise HTTPException(404, f"no article {article_id}")

@@ -39,7 +39,7 @@ def health(status: SourceStatus | None, now: datetime) -> str:
         return "never run"
     if status.backoff_until is not None and status.backoff_until > now:
         return "backing off"
-    run = status.last_run
+    run = status.last_finished or status.last_run  # the one going has no figures yet
     if run.status == "failed" or status.consecutive_failures:
         return "failing"
     c = run.counters

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 
-from crawler.config import ConfigError, HttpConfig
+from crawler.config import ConfigError
+from crawler.http_config import HttpConfig
 
 logger = logging.getLogger(__name__)
 
@@ -23,17 +24,16 @@ logger = logging.getLogger(__name__)
 def bind(http: HttpConfig) -> socket.socket:
     """The listening socket of ``[http] listen``; ConfigError (one line) if it cannot be."""
     host, _, port = http.listen.rpartition(":")
-    host = host.strip("[]")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, int(port)))
         sock.listen(128)
-    except OSError as exc:
+    except (OSError, OverflowError) as exc:
         sock.close()
+        reason = getattr(exc, "strerror", None) or str(exc)
         raise ConfigError(
-            f"[http] listen = {http.listen!r}: cannot listen there: {exc.strerror}"
+            f"[http] listen = {http.listen!r}: cannot listen there: {reason}"
         ) from None
     sock.set_inheritable(True)
     return sock
@@ -65,6 +65,7 @@ def _server(app: FastAPI) -> uvicorn.Server:
         lifespan="off",
         timeout_graceful_shutdown=5,
         limit_concurrency=64,
+        http="h11",  # the bound below is h11's (httptools, when installed, has its own)
         h11_max_incomplete_event_size=64 * 1024,  # request line and headers, at most
     )
     return _Server(config)

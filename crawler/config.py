@@ -19,6 +19,7 @@ from pydantic import AfterValidator, Field, ValidationError, field_validator, mo
 from crawler.config_types import HttpUrl, Interval, MissingVariable, Strict, expand_env
 from crawler.dates import parse_interval
 from crawler.destinations import DestinationConfig
+from crawler.http_config import HttpConfig
 
 DEFAULT_CONFIG_PATH = Path("newsrelay.toml")
 CONFIG_ENV = "NEWSRELAY_CONFIG"
@@ -246,13 +247,6 @@ class ClusterConfig(Strict):
     broker: str = "amqp://guest:guest@127.0.0.1:5672/"
     # Queue name prefix: several deployments can share one broker.
     queue: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,200}$")] = "newsrelay"
-
-
-class HttpConfig(Strict):
-    """The console (``newsrelay run`` and ``newsrelay serve``): ``host:port``, "" = off."""
-
-    listen: Annotated[str, Field(pattern=r"^$|^[^\s:]+:\d{1,5}$")] = "127.0.0.1:8080"
-    token: str | None = Field(default=None, repr=False)  # required by every POST
 
 
 class Config(Strict):

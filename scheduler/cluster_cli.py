@@ -27,11 +27,10 @@ from storage.cluster import (
     cluster_members,
     request_created,
     request_state,
-    running_run,
 )
 from storage.db import Database, open_database
 from storage.records import RunCounters
-from storage.runs import close_queued, queue_run
+from storage.runs import close_queued, queue_run_once
 from storage.sources import ensure_source
 
 logger = logging.getLogger(__name__)
@@ -284,30 +283,34 @@ def _first_line(exc: BaseException) -> str:
 
 
 class ClusterTrigger:
-    """``newsrelay serve`` beside a cluster: the console's "crawl now" becomes a queued run
-    and one message to the workers, who adopt the run (the daemon's path, on a worker)."""
+    """``newsrelay serve`` on a cluster's database: the console's "crawl now" becomes a
+    queued run and one message to the workers, who adopt the run (the daemon's path, on a
+    worker). Whether workers beat is asked at each request."""
 
     def __init__(self, config: Config, db: Database) -> None:
-        from crawler.cluster.broker import open_broker
-
         self.config = config
         self.db = db
-        self.broker = open_broker(config.cluster)  # its connections are per thread
+        self.broker: Any = None  # opened at the first request; its connections are per thread
 
     def __call__(self, name: str) -> int:
         from console.context import CrawlsOff, UnknownSource
-        from crawler.cluster.broker import RunOrder, send
+        from crawler.cluster.broker import RunOrder, open_broker, send
 
         try:
             source = self.config.source(name)
         except ConfigError:
             raise UnknownSource(name) from None
-        going = running_run(self.db, name)
-        if going is not None:
-            return going
-        run_id = queue_run(self.db, ensure_source(self.db, name, source.feeds).source_id)
-        order = RunOrder(name, datetime.now(UTC), due_only=False, run_id=run_id)
+        every, now = self.config.daemon.heartbeat_delta, datetime.now(UTC)
+        members = cluster_members(self.db, every * FORGET_MEMBERS_AFTER_BEATS)
+        if not any(m.role == "worker" and m.is_fresh(every, now) for m in members):
+            raise CrawlsOff("no cluster worker beats on this database: nothing would crawl it")
+        source_id = ensure_source(self.db, name, source.feeds).source_id
+        run_id, new = queue_run_once(self.db, source_id)
+        if not new:
+            return run_id  # queued or running already: nothing more is sent
         try:
+            self.broker = self.broker or open_broker(self.config.cluster)
+            order = RunOrder(name, now, due_only=False, run_id=run_id)
             send(self.broker, self.config.cluster, order)
         except Exception as exc:  # pika and Dramatiq connection errors
             close_queued(self.db, run_id, f"not sent: {_first_line(exc)}")
@@ -316,15 +319,11 @@ class ClusterTrigger:
 
 
 def cluster_trigger(config: Config, db: Database) -> ClusterTrigger | None:
-    """A trigger when workers of a cluster beat on this database, else None."""
+    """A trigger for a PostgreSQL database with Dramatiq installed (a cluster's), else None."""
     if db.dialect != "postgresql":
         return None
     try:
         import dramatiq  # noqa: F401
     except ImportError:
-        return None
-    every, now = config.daemon.heartbeat_delta, datetime.now(UTC)
-    members = cluster_members(db, every * FORGET_MEMBERS_AFTER_BEATS)
-    if not any(m.role == "worker" and m.is_fresh(every, now) for m in members):
         return None
     return ClusterTrigger(config, db)

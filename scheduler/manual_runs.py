@@ -11,6 +11,7 @@ so two POSTs at once start one run.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
@@ -23,6 +24,8 @@ from storage.runs import close_queued, queue_run
 from storage.sources import ensure_source
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 # How long a POST waits for a scheduled run that has started but not yet written its row.
 RUN_ROW_WAIT = 10.0
@@ -50,7 +53,11 @@ class ManualRuns:
     def trigger(self, name: str) -> int:
         """From the console's thread: the id of the source's run (new or going)."""
         future = asyncio.run_coroutine_threadsafe(self._start(name), self.loop)
-        return future.result(timeout=RUN_ROW_WAIT + 20)
+        try:
+            return future.result(timeout=RUN_ROW_WAIT + 20)
+        except TimeoutError:
+            future.cancel()
+            raise CrawlsOff("the daemon did not answer in time: try again") from None
 
     async def _start(self, name: str) -> int:
         daemon = self.daemon
@@ -79,9 +86,10 @@ class ManualRuns:
             if any(result.counters.new for result in results):
                 daemon.stored_something()
         except Exception as exc:
-            if not run_id.done():
+            if not run_id.done():  # the POST hears it
                 run_id.set_exception(CrawlsOff(f"the run could not be queued: {exc}"))
-            raise
+            else:
+                logger.exception("crawl now of source=%s failed", name, extra={"source": name})
         finally:
             daemon.running.pop(name, None)
             self.run_ids.pop(name, None)

@@ -4,8 +4,10 @@ use); ``newsrelay run`` serves the same app itself when ``[http] listen`` is set
 from __future__ import annotations
 
 import click
+from pydantic import ValidationError
 
-from crawler.config import ConfigError, HttpConfig
+from crawler.config import ConfigError
+from crawler.http_config import HttpConfig
 from scheduler.cluster_cli import cluster_trigger
 from scheduler.state import State, user_errors
 from storage.db import open_database
@@ -26,7 +28,12 @@ def serve(state: State, listen: str | None) -> None:
     from console.server import bind, serve_forever
 
     config = state.config
-    http = config.http if listen is None else HttpConfig(listen=listen, token=config.http.token)
+    try:
+        http = config.http if listen is None else config.http.model_copy(update={"listen": listen})
+        HttpConfig.model_validate(http.model_dump())
+    except ValidationError as exc:
+        message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"--listen {listen!r}: {message}") from None
     if not http.listen:
         raise ConfigError("[http] listen is empty: nothing to serve (or pass --listen HOST:PORT)")
     db = open_database(config.database.url, create=False)

@@ -77,11 +77,11 @@ class Daemon:
     # -- entry points ---------------------------------------------------------------------
     def run(self, *, once: bool = False) -> int:
         """Blocking: serve until stopped (or, ``once``, crawl every source once). The exit code."""
-        if not once and self.config.http.listen:
-            self._console_socket = bind(self.config.http)  # a port in use: one line, exit 2
         lock = DaemonLock(self.db)
         lock.acquire()
         try:
+            if not once and self.config.http.listen:
+                self._console_socket = _console_socket(self.config)
             closed = mark_abandoned_runs(self.db)
             if closed:
                 logger.warning("closed %d runs left open by a process that died", closed)
@@ -210,6 +210,7 @@ class Daemon:
             return  # removed by a reload while this run was waiting
         if name in self.running:  # asked for through the console, and still going
             logger.warning("run skipped: source=%s is running", name, extra={"source": name})
+            await self._record_next_run(name)
             return
         task = asyncio.current_task()
         assert task is not None
@@ -384,3 +385,15 @@ def _path(config: Config) -> str | None:
 
 def _when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else "-"
+
+
+def _console_socket(config: Config) -> socket.socket | None:
+    """The console's socket. A port in use when ``listen`` is set in the config is one line
+    and exit 2; with the default address, a warning and no console (the crawls matter more)."""
+    try:
+        return bind(config.http)
+    except ConfigError as exc:
+        if "listen" in config.http.model_fields_set:
+            raise
+        logger.warning('console off: %s (set [http] listen, or "" to turn it off)', exc)
+        return None

@@ -76,7 +76,7 @@ def search_articles(db: Database, wanted: ArticleFilter) -> list[ArticleListing]
         query = query.where(Article.language == wanted.language)
     if wanted.since:
         query = query.where(Article.fetched_at >= wanted.since)
-    if wanted.before_id:
+    if wanted.before_id is not None:
         query = query.where(Article.id < wanted.before_id)
     limit = max(1, min(wanted.limit, MAX_LIMIT))
     with db.reading() as session:
@@ -164,7 +164,7 @@ def list_runs(
         query = query.where(Source.name == source)
     if status:
         query = query.where(CrawlRun.status == status)
-    if before_id:
+    if before_id is not None:
         query = query.where(CrawlRun.id < before_id)
     limit = max(1, min(limit, MAX_LIMIT))
     with db.reading() as session:

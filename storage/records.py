@@ -207,7 +207,8 @@ class SourceStatus:
     backoff_until: datetime | None
     next_run_at: datetime | None
     last_run: RunRecord | None
-    last_success_at: datetime | None = None  # when its latest ok run started
+    last_success_at: datetime | None = None  # when its latest ok run finished
+    last_finished: RunRecord | None = None  # its latest run that has ended
 
 
 COUNTER_NAMES = tuple(f.name for f in fields(RunCounters))

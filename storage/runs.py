@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 
 from storage.db import Database
 from storage.models import CrawlRun, Feed, utcnow
@@ -31,21 +31,47 @@ def queue_run(db: Database, source_id: int) -> int:
     return _new_run(db, source_id, "queued", None)
 
 
+def _owner() -> dict[str, Any]:
+    """This process, as a run's owner (a run whose owner died is closed at the next start)."""
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "boot_id": boot_id(),
+        "pid_start": process_start(os.getpid()),
+    }
+
+
 def _new_run(db: Database, source_id: int, status: str, worker: str | None) -> int:
     with db.transaction() as session:
         run = CrawlRun(
-            source_id=source_id,
-            started_at=utcnow(),
-            status=status,
-            host=socket.gethostname(),
-            pid=os.getpid(),
-            boot_id=boot_id(),
-            pid_start=process_start(os.getpid()),
-            worker=worker,
+            source_id=source_id, started_at=utcnow(), status=status, worker=worker, **_owner()
         )
         session.add(run)
         session.flush()
         return run.id
+
+
+def queue_run_once(db: Database, source_id: int) -> tuple[int, bool]:
+    """The source's run queued or running, else a new queued one (and whether it is new):
+    decided in one transaction (on PostgreSQL under a lock per source), so two requests at
+    once queue one run."""
+    with db.transaction() as session:
+        if db.dialect == "postgresql":
+            session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended('crawl now ' || :s, 0))"),
+                {"s": str(source_id)},
+            )
+        going = session.scalar(
+            select(func.max(CrawlRun.id)).where(
+                CrawlRun.source_id == source_id, CrawlRun.status.in_(("queued", "running"))
+            )
+        )
+        if going is not None:
+            return int(going), False
+        run = CrawlRun(source_id=source_id, started_at=utcnow(), status="queued", **_owner())
+        session.add(run)
+        session.flush()
+        return run.id, True
 
 
 def adopt_run(db: Database, run_id: int, worker: str | None = None) -> int | None:
@@ -55,7 +81,7 @@ def adopt_run(db: Database, run_id: int, worker: str | None = None) -> int | Non
         result = session.execute(
             update(CrawlRun)
             .where(CrawlRun.id == run_id, CrawlRun.status == "queued")
-            .values(status="running", started_at=utcnow(), worker=worker)
+            .values(status="running", started_at=utcnow(), worker=worker, **_owner())
         )
         return run_id if result.rowcount else None  # type: ignore[attr-defined]
 

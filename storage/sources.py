@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import aliased
 
 from storage.db import Database
 from storage.models import CrawlRun, Feed, Source, utcnow
@@ -159,16 +160,25 @@ def source_statuses(db: Database) -> dict[str, SourceStatus]:
             .subquery()
         )
         succeeded = (
-            select(CrawlRun.source_id, func.max(CrawlRun.started_at).label("at"))
+            select(CrawlRun.source_id, func.max(CrawlRun.finished_at).label("at"))
             .where(CrawlRun.status == "ok")
             .group_by(CrawlRun.source_id)
             .subquery()
         )
+        ended = (
+            select(CrawlRun.source_id, func.max(CrawlRun.id).label("run_id"))
+            .where(CrawlRun.finished_at.is_not(None))
+            .group_by(CrawlRun.source_id)
+            .subquery()
+        )
+        finished = aliased(CrawlRun)
         rows = session.execute(
-            select(Source, CrawlRun, succeeded.c.at)
+            select(Source, CrawlRun, succeeded.c.at, finished)
             .outerjoin(latest, latest.c.source_id == Source.id)
             .outerjoin(CrawlRun, CrawlRun.id == latest.c.run_id)
             .outerjoin(succeeded, succeeded.c.source_id == Source.id)
+            .outerjoin(ended, ended.c.source_id == Source.id)
+            .outerjoin(finished, finished.id == ended.c.run_id)
         ).all()
         return {
             source.name: SourceStatus(
@@ -178,8 +188,9 @@ def source_statuses(db: Database) -> dict[str, SourceStatus]:
                 source.next_run_at,
                 run_record(run) if run is not None else None,
                 _utc(success),
+                run_record(last) if last is not None else None,
             )
-            for source, run, success in rows
+            for source, run, success, last in rows
         }
 
 

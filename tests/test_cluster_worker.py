@@ -8,6 +8,7 @@ import json
 import signal
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -175,9 +176,12 @@ def test_console_beside_a_cluster_sends_crawl_now_to_the_workers(
         worker.wait_for(lambda: _started(worker))
         serve = cluster.start("serve")
         assert wait_until(lambda: _answers(base), timeout=20)
-        first = httpx.post(f"{base}/api/sources/{name}/crawl", headers=auth, timeout=30)
-        assert first.status_code == 202, first.text
-        run_id = first.json()["run_id"]
+        url = f"{base}/api/sources/{name}/crawl"
+        with ThreadPoolExecutor(2) as pool:  # two at once: one queued run, one message
+            both = list(pool.map(lambda _: httpx.post(url, headers=auth, timeout=30), range(2)))
+        assert [answer.status_code for answer in both] == [202, 202], both[0].text
+        run_id = both[0].json()["run_id"]
+        assert both[1].json()["run_id"] == run_id
         assert wait_until(lambda: _status(base, run_id) == "running", timeout=20, interval=0.1)
         again = httpx.post(f"{base}/api/sources/{name}/crawl", headers=auth, timeout=30)
         assert again.json()["run_id"] == run_id

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import socket
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -158,8 +159,12 @@ def test_crawl_now_needs_the_token_and_runs_once(console: tuple[str, Path, Daemo
     bad = httpx.post(url, headers={"Authorization": "Bearer wrong"}, timeout=10)
     assert bad.status_code == 401 and bad.headers["www-authenticate"] == "Bearer"
     auth = {"Authorization": f"Bearer {TOKEN}"}
-    started = httpx.post(url, headers=auth, timeout=30)
-    assert started.status_code == 202, started.text
+    # Two POSTs at once: one run, one id.
+    with ThreadPoolExecutor(2) as pool:
+        both = list(pool.map(lambda _: httpx.post(url, headers=auth, timeout=30), range(2)))
+    assert [answer.status_code for answer in both] == [202, 202], both[0].text
+    assert both[0].json()["run_id"] == both[1].json()["run_id"]
+    started = both[0]
     run_id = started.json()["run_id"]
     assert started.headers["location"] == f"/api/runs/{run_id}"
     # While it runs (its pages take 2 s each), a second POST joins it.
@@ -222,6 +227,12 @@ def test_serve_alone_is_read_only_and_a_taken_port_is_one_line(
     assert second.returncode == 2
     [line] = second.stderr.strip().splitlines()
     assert "[http] listen" in line and "cannot listen there" in line
+    for bad in ("junk", "127.0.0.1:99999"):
+        wrong = run_newsrelay("serve", "--listen", bad, config=config)
+        assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1, wrong.stderr
+    # A page elsewhere renamed to 127.0.0.1 (DNS rebinding) is not answered.
+    rebound = httpx.get(base + "/api/sources", headers={"Host": "evil.example"}, timeout=10)
+    assert rebound.status_code == 400
 
 
 def _answers(base: str) -> bool:

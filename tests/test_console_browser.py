@@ -97,7 +97,19 @@ def test_the_page_in_chromium(
     assert len(browser.find_element(By.ID, "text").text) > 200
     browser.save_screenshot(str(tmp_path / "article.png"))
 
-    # "crawl now": the token typed once, the button pressed, the new run listed.
+    crawl_now_from_the_page(browser, base)
+    # Nothing crawled ran: no flag, and the console only reports the page's own doings.
+    assert browser.execute_script("return window.__xss === undefined")
+    errors = [entry for entry in browser.get_log("browser") if "__xss" in entry.get("message", "")]
+    assert errors == []
+    runs = httpx.get(base + "/api/runs", params={"source": "fa"}, timeout=10).json()["items"]
+    assert len(runs) == 2
+
+
+def crawl_now_from_the_page(browser: Any, base: str) -> None:
+    """The token typed once, the button pressed, the new run listed."""
+    from selenium.webdriver.common.by import By
+
     browser.get(base + "/")
     before = {
         row.get_attribute("data-run")
@@ -115,9 +127,3 @@ def test_the_page_in_chromium(
     assert wait_until(new_run_listed, timeout=30, interval=0.5)
     assert browser.execute_script("return sessionStorage.getItem('newsrelay-token')") == TOKEN
     assert TOKEN not in browser.page_source
-    # Nothing crawled ran: no flag, and the console only reports the page's own doings.
-    assert browser.execute_script("return window.__xss === undefined")
-    errors = [entry for entry in browser.get_log("browser") if "__xss" in entry.get("message", "")]
-    assert errors == []
-    runs = httpx.get(base + "/api/runs", params={"source": "fa"}, timeout=10).json()["items"]
-    assert len(runs) == 2

@@ -157,6 +157,8 @@ class Jobs:
             )
         finally:
             self.worker.crawl_ended()
+            if job.options.run_id is not None:  # not adopted (a crash first): say so
+                close_queued(self.worker.services.db, job.options.run_id, "not started")
         if self.worker.stopping.is_set() and result.status in ("interrupted", "skipped"):
             self._again(job.message, 0)  # back to the queue, for another worker
             return

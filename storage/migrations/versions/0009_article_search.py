@@ -49,8 +49,10 @@ SQLITE_DOWN = [
 # 'simple': no stemming and no stop words, the same for every language.
 POSTGRES_UP = [
     "ALTER TABLE articles ADD COLUMN search tsvector GENERATED ALWAYS AS "
-    "(to_tsvector('simple', translate(coalesce(title, '') || ' ' || coalesce(text, ''), "
-    "'\u064a\u0649\u0643', '\u06cc\u06cc\u06a9'))) STORED",
+    # Only the first 200,000 characters: PostgreSQL refuses a tsvector over 1 MB, and a
+    # refused row would fail its whole batch of articles.
+    "(to_tsvector('simple', translate(left(coalesce(title, '') || ' ' || coalesce(text, ''), "
+    "200000), '\u064a\u0649\u0643', '\u06cc\u06cc\u06a9'))) STORED",
     "CREATE INDEX ix_articles_search ON articles USING gin (search)",
 ]
 POSTGRES_DOWN = ["DROP INDEX ix_articles_search", "ALTER TABLE articles DROP COLUMN search"]
