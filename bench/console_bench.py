@@ -24,7 +24,6 @@ import json
 import multiprocessing
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.crawl_bench import machine
+from tests.support import free_port
 
 NEWSRELAY = Path(sys.executable).with_name("newsrelay")
 REQUESTS = ("/api/sources", "/api/articles?q=harbour&limit=20", "/metrics")
@@ -52,12 +52,6 @@ def _serve_site(sources: int, stories: int, pipe: Any) -> None:
         feeds = [newsroom(site, f"s{n:03d}", stories) for n in range(sources)]
         pipe.send(feeds)
         pipe.recv()  # until told to stop
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _config(workdir: Path, feeds: list[str], listen: str) -> Path:
@@ -127,7 +121,7 @@ def _latency(times: list[tuple[str, float]]) -> dict[str, dict[str, float]]:
 def burst(feeds: list[str], sources: int, console: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        port = _free_port()
+        port = free_port()
         config = _config(workdir, feeds, f"127.0.0.1:{port}" if console else "")
         log = workdir / "daemon.log"
         before = resource.getrusage(resource.RUSAGE_CHILDREN)

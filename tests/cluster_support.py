@@ -16,10 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 
 from tests.localsite import LocalSite, wait_until
-from tests.support import DaemonProcess, article_html, daemon_config, rss_of, run_newsrelay
+from tests.support import (
+    DaemonProcess,
+    article_html,
+    daemon_config,
+    require,
+    rss_of,
+    run_newsrelay,
+)
 
 BROKER_URL = os.environ.get("NEWSRELAY_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
@@ -29,10 +35,7 @@ def require_rabbitmq() -> None:
     try:
         socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
     except OSError as exc:
-        message = f"RabbitMQ is not reachable on 127.0.0.1:5672: {exc}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        require(f"RabbitMQ is not reachable on 127.0.0.1:5672: {exc}")
 
 
 class Newswire:

@@ -11,6 +11,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -147,13 +148,35 @@ def postgres_schema() -> Iterator[str]:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def require_postgres() -> None:
-    """Skip the test when PostgreSQL is unreachable; fail it instead when CI=true."""
-    problem = _postgres_problem()
+def require(problem: str | None) -> None:
+    """A service or package a test needs is missing (``problem`` says which): skip the test
+    locally, fail it under CI=true, where everything is installed."""
     if problem:
         if IN_CI:
             pytest.fail(f"CI=true but {problem}")
         pytest.skip(problem)
+
+
+def require_postgres() -> None:
+    """Skip the test when PostgreSQL is unreachable; fail it instead when CI=true."""
+    require(_postgres_problem())
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on (now)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def answers(base: str) -> bool:
+    """Whether an HTTP server (the console) answers at ``base`` yet."""
+    import httpx
+
+    try:
+        return httpx.get(base + "/healthz", timeout=2).status_code in (200, 503)
+    except httpx.HTTPError:
+        return False
 
 
 # -- reading what a crawl did ---------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -28,7 +27,7 @@ from tests.cluster_support import (
     wire_sources,
 )
 from tests.localsite import LocalSite, wait_until
-from tests.support import run_newsrelay
+from tests.support import answers, free_port, run_newsrelay
 
 pytestmark = pytest.mark.postgres
 
@@ -161,9 +160,7 @@ def test_console_beside_a_cluster_sends_crawl_now_to_the_workers(
     wire = Newswire(site, 1, feed_delay=2.0)  # each run takes 2 s
     wire.publish(wire.names[0])
     name = wire.names[0]
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     cluster = Cluster.create(
         tmp_path,
         postgres_url,
@@ -175,7 +172,7 @@ def test_console_beside_a_cluster_sends_crawl_now_to_the_workers(
         worker = cluster.start("worker", "--threads", "2")
         worker.wait_for(lambda: _started(worker))
         serve = cluster.start("serve")
-        assert wait_until(lambda: _answers(base), timeout=20)
+        assert wait_until(lambda: answers(base), timeout=20)
         url = f"{base}/api/sources/{name}/crawl"
         with ThreadPoolExecutor(2) as pool:  # two at once: one queued run, one message
             both = list(pool.map(lambda _: httpx.post(url, headers=auth, timeout=30), range(2)))
@@ -192,13 +189,6 @@ def test_console_beside_a_cluster_sends_crawl_now_to_the_workers(
         assert serve.process.poll() is None
     finally:
         cluster.stop()
-
-
-def _answers(base: str) -> bool:
-    try:
-        return httpx.get(base + "/healthz", timeout=2).status_code in (200, 503)
-    except httpx.HTTPError:
-        return False
 
 
 def _status(base: str, run_id: int) -> str:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import html
-import socket
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,7 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.localsite import LocalSite, wait_until
 from tests.support import (
     DaemonProcess,
+    answers,
     daemon_config,
+    free_port,
     newsroom,
     rss_of,
     run_newsrelay,
@@ -32,12 +33,6 @@ TOKEN = "console-test-token-0123456789"
 # HTML, so the extracted title and text hold it literally).
 XSS_TITLE = '<script>window.__xss = 1</script><img src=x onerror="window.__xss = 2">Breaking'
 XSS_HTML = html.escape(XSS_TITLE)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def console_sources(site: LocalSite) -> str:
@@ -215,7 +210,7 @@ def test_serve_alone_is_read_only_and_a_taken_port_is_one_line(
     serve = DaemonProcess(config, "--listen", f"127.0.0.1:{port}", command="serve")
     try:
         other = f"http://127.0.0.1:{port}"
-        assert wait_until(lambda: _answers(other), timeout=20)
+        assert wait_until(lambda: answers(other), timeout=20)
         assert len(get(other, "/api/sources")["items"]) == 5
         auth = {"Authorization": f"Bearer {TOKEN}"}
         refused = httpx.post(other + "/api/sources/wire/crawl", headers=auth, timeout=10)
@@ -233,13 +228,6 @@ def test_serve_alone_is_read_only_and_a_taken_port_is_one_line(
     # A page elsewhere renamed to 127.0.0.1 (DNS rebinding) is not answered.
     rebound = httpx.get(base + "/api/sources", headers={"Host": "evil.example"}, timeout=10)
     assert rebound.status_code == 400
-
-
-def _answers(base: str) -> bool:
-    try:
-        return httpx.get(base + "/healthz", timeout=2).status_code in (200, 503)
-    except httpx.HTTPError:
-        return False
 
 
 def test_the_page_escapes_crawled_text(console: tuple[str, Path, DaemonProcess]) -> None:

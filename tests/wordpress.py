@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import pytest
+from tests.support import free_port, require
 
 WORDPRESS = Path("/usr/share/wordpress")
 MARIADB = ("127.0.0.1", 3306)
@@ -100,17 +99,7 @@ def wordpress_problem() -> str | None:
 
 def require_wordpress() -> None:
     """Skip without WordPress, PHP or MariaDB locally; under CI=true, fail instead."""
-    problem = wordpress_problem()
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {problem}")
-        pytest.skip(problem)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    require(wordpress_problem())
 
 
 class WordPress:
@@ -121,7 +110,7 @@ class WordPress:
         self.db = f"wp_test_{uuid.uuid4().hex[:10]}"
         self.proxy = HoldingProxy()
         self.url = self.proxy.url
-        self.php_port = _free_port()
+        self.php_port = free_port()
         self.permalinks = permalinks
         self.user = ""
         self.password = ""
