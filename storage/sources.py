@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -187,17 +187,8 @@ def source_statuses(db: Database) -> dict[str, SourceStatus]:
                 source.backoff_until,
                 source.next_run_at,
                 run_record(run) if run is not None else None,
-                _utc(success),
+                success,
                 run_record(last) if last is not None else None,
             )
             for source, run, success, last in rows
         }
-
-
-def _utc(moment: datetime | str | None) -> datetime | None:
-    """A subquery's column loses the UTC type: SQLite hands back naive text."""
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    if moment is not None and moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment
