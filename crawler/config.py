@@ -19,6 +19,7 @@ from pydantic import AfterValidator, Field, ValidationError, field_validator, mo
 from crawler.config_types import HttpUrl, Interval, MissingVariable, Strict, expand_env
 from crawler.dates import parse_interval
 from crawler.destinations import DestinationConfig
+from crawler.editorial import FilterRule, Filters, LanguageTag, Regex, Rewrite
 from crawler.http_config import HttpConfig
 
 DEFAULT_CONFIG_PATH = Path("newsrelay.toml")
@@ -134,6 +135,12 @@ class SourceConfig(Strict):
     # In a cluster, one crawl at a time per politeness key, across every worker. Default: the
     # registrable domain of the source's first feed, sitemap or listing (crawler.host_keys).
     host_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$")] | None = None
+    # Editorial control (crawler.editorial): [filters] rules of this source, and rewrites.
+    include: list[FilterRule] = Field(default_factory=list)
+    exclude: list[FilterRule] = Field(default_factory=list)
+    languages: list[LanguageTag] = Field(default_factory=list)
+    rewrite: list[Rewrite] = Field(default_factory=list)
+    drop_paragraphs: list[Regex] = Field(default_factory=list)
 
     @field_validator("url_id_pattern")
     @classmethod
@@ -256,6 +263,7 @@ class Config(Strict):
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    filters: Filters = Field(default_factory=Filters)
     sources: list[SourceConfig] = Field(default_factory=list)
     destinations: list[DestinationConfig] = Field(default_factory=list)
     http: HttpConfig = Field(default_factory=HttpConfig)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from scrapy.http import TextResponse
 
+from crawler.editorial import Editing
 from crawler.feed_parser import FeedEntry
 from crawler.scope import in_scope
 from crawler.urls import BadURL, canonical_url
@@ -22,11 +23,13 @@ from storage.records import EntryIdentity
 
 @dataclass(frozen=True)
 class Candidate:
-    """An entry whose page may be fetched: its canonical URL and URL id."""
+    """An entry whose page may be fetched: its canonical URL and URL id, and the editorial
+    filter that drops it before the fetch, if one does."""
 
     url: str
     entry: FeedEntry
     url_id: str | None
+    dropped_by: str | None = None
 
     @property
     def identity(self) -> EntryIdentity:
@@ -44,9 +47,11 @@ def select_entries(
     entries: Sequence[FeedEntry],
     domains: Collection[str],
     url_id: Callable[[str], str | None],
+    editing: Editing | None = None,
 ) -> EntrySelection:
     """The entries worth fetching: links made canonical, out-of-scope hosts counted (not
-    followed), the first entry of each canonical URL kept. ``url_id`` is the source's rule."""
+    followed), the first entry of each canonical URL kept. ``url_id`` is the source's rule;
+    ``editing`` judges each entry's URL and title (``Candidate.dropped_by``)."""
     selection = EntrySelection()
     seen: set[str] = set()
     for entry in entries:
@@ -61,7 +66,8 @@ def select_entries(
             continue
         if url not in seen:
             seen.add(url)
-            selection.candidates.append(Candidate(url, entry, url_id(url)))
+            dropped_by = editing.before_fetch(url, entry.title) if editing else None
+            selection.candidates.append(Candidate(url, entry, url_id(url), dropped_by))
     return selection
 
 

@@ -29,9 +29,11 @@ class Extracted:
 
 @dataclass(frozen=True)
 class Page:
-    """An article page after extraction, with its dedup keys."""
+    """An article page after extraction and the source's rewrites, with its dedup keys."""
 
     extracted: Extracted
     text: str
     html: str
     keys: TextKeys | None  # None when the page has no text
+    title: str | None = None  # the page's, else the feed entry's; rewritten
+    filtered: str | None = None  # the editorial rule that drops the article, if any

@@ -8,6 +8,8 @@ from pathlib import Path
 from scrapy.crawler import AsyncCrawlerRunner
 
 from crawler.config import Config, ExtractRules
+from crawler.editorial import Editing
+from crawler.entries import canonical_or_none
 from crawler.extracted import Page
 from crawler.processing import process_page
 from crawler.reactor import run_in_reactor
@@ -20,10 +22,16 @@ class PageUnavailable(Exception):
 
 
 def extract_one(
-    config: Config, target: str, *, page_url: str | None = None, rules: ExtractRules | None = None
+    config: Config,
+    target: str,
+    *,
+    page_url: str | None = None,
+    rules: ExtractRules | None = None,
+    editing: Editing | None = None,
 ) -> tuple[str, Page]:
     """The address of ``target`` (a URL, or a file that came from ``page_url``) and what the
-    page pipeline makes of it with ``rules``. Blocking."""
+    page pipeline makes of it with ``rules`` and ``editing`` (a source's rewrites, and the
+    filter that would drop it: every rule judged on the page, its title included). Blocking."""
     if target.startswith(("http://", "https://")):
         fetched = fetch_page(config, target)
         if fetched.error or fetched.status is None or fetched.status >= 400:
@@ -37,7 +45,8 @@ def extract_one(
         except OSError as exc:
             raise PageUnavailable(f"cannot read {target}: {exc.strerror}") from None
         content_type, url = None, page_url or path.resolve().as_uri()
-    return url, process_page(body, content_type, url, None, False, rules)
+    entry_url = canonical_or_none(url) or url  # as a crawl judges an entry's link
+    return url, process_page(body, content_type, url, None, False, rules, editing, entry_url)
 
 
 def fetch_page(config: Config, url: str) -> FetchedPage:

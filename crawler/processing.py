@@ -15,6 +15,7 @@ from crawler.extracted import Page
 
 if TYPE_CHECKING:
     from crawler.config import ExtractRules
+    from crawler.editorial import Editing
     from crawler.feed_parser import ParsedFeed
 
 
@@ -25,10 +26,18 @@ def process_page(
     feed_html: str | None = None,
     near_keys: bool = True,
     rules: ExtractRules | None = None,
+    editing: Editing | None = None,
+    entry_url: str | None = None,
+    entry_title: str | None = None,
 ) -> Page:
-    """Decode (HTTP header, BOM, then ``<meta charset>``, like Scrapy), extract, compute keys.
+    """Decode (HTTP header, BOM, then ``<meta charset>``, like Scrapy), extract, edit, judge,
+    compute keys.
 
-    A page with no extractable text falls back to the feed entry's own content.
+    A page with no extractable text falls back to the feed entry's own content (and title).
+    ``editing`` (a source's rules) drops paragraphs and rewrites before the keys are
+    computed, so the keys are those of the text stored; then says which filter, if any,
+    drops the article, judging the entry's canonical ``entry_url`` and ``entry_title`` (when
+    the entry has one) as they were judged before the fetch.
     """
     from w3lib.encoding import html_to_unicode
 
@@ -38,16 +47,24 @@ def process_page(
 
     _, html = html_to_unicode(content_type, body)
     extracted = extract_article(html, url, rules)
-    text, body_html = extracted.text, extracted.html
+    title, text, body_html = extracted.title or entry_title, extracted.text, extracted.html
     if not text and feed_html:
         body_html = clean_html(feed_html)
         text = html_text(body_html)
+    if editing is not None:
+        from crawler.rewriting import edit_article
+
+        title, text, body_html = edit_article(editing, title, text, body_html)
     if not text:
-        return Page(extracted, "", "", None)
+        return Page(extracted, "", "", None, title)
     keys = text_keys(text)
     if not near_keys:
         keys = TextKeys(keys.content_hash, None)
-    return Page(extracted, text, body_html, keys)
+    filtered = None
+    if editing is not None:
+        judged = (entry_url or url, entry_title or title)
+        filtered = editing.after_extraction(*judged, text, extracted.language)
+    return Page(extracted, text, body_html, keys, title, filtered)
 
 
 def process_feed(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
@@ -74,6 +91,7 @@ def warm() -> None:
     forking the workers, by processing a tiny page and feed (first calls also load
     feedparser, trafilatura's settings and the hash permutations: ~0.05 s per process)."""
     import crawler.config  # the type of [sources.extract] rules sent along with pages
+    import crawler.rewriting  # a source's rewrites, applied in the workers
 
     process_page(_WARM_PAGE, "text/html; charset=utf-8", "http://localhost/warm")
     process_feed(_WARM_FEED, "http://localhost/feed", "application/rss+xml")

@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -21,8 +21,10 @@ from crawler import metrics
 from crawler.config import SourceConfig
 from crawler.storage_thread import StorageThread
 from crawler.urls import mask_secrets
+from storage.articles import known_entries
 from storage.db import Database, StorageError
-from storage.records import RunCounters, SaveOutcome, SourceHealth, SourceIds
+from storage.filtered import record_filtered
+from storage.records import EntryIdentity, RunCounters, SaveOutcome, SourceHealth, SourceIds
 from storage.runs import adopt_run, finish_run, start_run
 from storage.sources import (
     ensure_source,
@@ -102,6 +104,7 @@ class SourceResult:
             "feeds_not_due": c.feeds_not_due,
             "pages_fetched": c.pages_fetched,
             "pages_thin": c.pages_thin,
+            "filtered": c.filtered,
             "duration_s": self.duration_s,
         }
 
@@ -138,6 +141,28 @@ class SourceRun:
             _open_run, self.source.name, self.source.feeds, self.options.worker, self.options.run_id
         )
         self.started = time.monotonic()
+
+    async def known(self, entries: Sequence[EntryIdentity]) -> set[str]:
+        """The URLs of ``entries`` not to fetch: stored already, or dropped by a filter of
+        the source (none, for a refetch)."""
+        if self.options.refetch or not entries:
+            return set()
+        assert self.ids is not None
+        return await self.storage.call(known_entries, self.ids.source_id, entries)
+
+    async def filtered(self, dropped: Mapping[str, str]) -> None:
+        """Entries an editorial filter dropped (canonical URL -> the rule): counted, logged
+        once each with the rule, and recorded, so that no later poll fetches them."""
+        if not dropped:
+            return
+        assert self.ids is not None
+        self.counters.filtered += len(dropped)
+        name = self.source.name
+        for url, rule in dropped.items():
+            # The fields only: the text format appends them as key=value on the line.
+            logger.info("entry filtered", extra={"source": name, "url": url, "rule": rule})
+        await self.storage.call(record_filtered, self.ids.source_id, self.run_id, dropped)
+        self.progress()
 
     def claim(self, url: str) -> bool:
         """Take ``url`` for this crawl unless another crawl in this process is fetching it."""

@@ -292,7 +292,11 @@ def _export(
 # -- extract --------------------------------------------------------------------------------
 @cli.command()
 @click.argument("target", metavar="URL|FILE")
-@click.option("--source", default=None, help="Apply this source's [sources.extract] rules.")
+@click.option(
+    "--source",
+    default=None,
+    help="Apply this source's [sources.extract] rules and rewrites, and judge its filters.",
+)
 @click.option("--url", "page_url", default=None, help="For a FILE: the address it came from.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.pass_obj
@@ -302,12 +306,15 @@ def extract(
 ) -> None:
     """Show what the page pipeline makes of one page (with a source's rules): the tool for
     writing and checking a site's extraction rules."""
+    from crawler.editorial import editing_for
     from crawler.one_page import PageUnavailable, extract_one
 
     config = state.config_or_defaults()
-    rules = config.source(source).extract if source else None
+    chosen = config.source(source) if source else None
+    editing = editing_for(config.filters, chosen)
     try:
-        url, page = extract_one(config, target, page_url=page_url, rules=rules)
+        rules = chosen.extract if chosen else None
+        url, page = extract_one(config, target, page_url=page_url, rules=rules, editing=editing)
     except PageUnavailable as exc:
         if not target.startswith(("http://", "https://")):
             raise click.BadParameter(str(exc)) from None

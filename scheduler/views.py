@@ -59,8 +59,8 @@ def crawl_summary(results: Sequence[SourceResult], as_json: bool) -> None:
         return
     table = Table(title="crawl summary")
     columns = (
-        "source", "status", "new", "duplicates", "already stored", "feeds unchanged", "failed",
-        "seconds",
+        "source", "status", "new", "duplicates", "already stored", "filtered", "feeds unchanged",
+        "failed", "seconds",
     )  # fmt: skip
     for column in columns:
         table.add_column(column, justify="left" if column in ("source", "status") else "right")
@@ -73,6 +73,7 @@ def crawl_summary(results: Sequence[SourceResult], as_json: bool) -> None:
             str(r.counters.new),
             str(r.duplicates),
             str(r.counters.known_skipped),
+            str(r.counters.filtered),
             str(r.counters.feeds_not_modified),
             str(r.failed),
             f"{r.duration_s:.1f}",
@@ -247,15 +248,17 @@ def sources_view(config: Config, as_json: bool) -> None:
 
 
 def extraction_view(url: str, page: Page, as_json: bool) -> None:
-    """What the page pipeline made of one page: its fields, then its text."""
+    """What the page pipeline made of one page: its fields (and the filter that would drop
+    it), then its text."""
     e = page.extracted
     fields = {
         "url": url,
-        "title": e.title,
+        "title": page.title,
         "published": e.published_at.isoformat() if e.published_at else None,
         "author": e.author,
         "language": e.language,
         "canonical_url": e.canonical_url,
+        "filtered": page.filtered,
         "text": page.text,
     }
     if as_json:

@@ -1,4 +1,5 @@
-"""Tables: sources, feeds, articles, article_urls (every address of an article), crawl_runs."""
+"""Tables: sources, feeds, articles, article_urls (every address of an article), crawl_runs,
+filtered_entries."""
 
 from __future__ import annotations
 
@@ -189,6 +190,8 @@ class CrawlRun(Base):
     # Pages that reached extraction, and those whose own body was empty or tiny.
     pages_extracted: Mapped[int] = mapped_column(Integer, default=0)
     pages_thin: Mapped[int] = mapped_column(Integer, default=0)
+    # Entries an editorial filter dropped (storage.filtered), before or after their fetch.
+    filtered: Mapped[int] = mapped_column(Integer, default=0)
     # The process that ran it: a run left "running" by a dead process is marked interrupted.
     # A pid alone can be another process's by now: its boot and start time tell them apart.
     host: Mapped[str | None] = mapped_column(String(255))
@@ -200,6 +203,23 @@ class CrawlRun(Base):
 
 
 Index("ix_crawl_runs_source_id_started_at", CrawlRun.source_id, CrawlRun.started_at)
+
+
+class FilteredEntry(Base):
+    """An entry of a source that an editorial filter dropped: never fetched again by that
+    source (``storage.articles.known_entries`` counts it as known)."""
+
+    __tablename__ = "filtered_entries"
+    __table_args__ = (
+        UniqueConstraint("source_id", "url", name="uq_filtered_entries_source_id_url"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)  # canonical
+    rule: Mapped[str] = mapped_column(Text)  # the rule that dropped it, as logged
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id", ondelete="SET NULL"))
+    filtered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class DaemonState(Base):

@@ -114,6 +114,7 @@ class RunCounters:
     feeds_not_due: int = 0
     pages_extracted: int = 0  # pages that reached extraction
     pages_thin: int = 0  # ... whose own body was empty or tiny (a redesign looks like this)
+    filtered: int = 0  # entries an editorial filter dropped (before or after the fetch)
 
     @property
     def duplicates(self) -> int:

@@ -83,6 +83,36 @@ def test_the_shipped_example_config_is_valid() -> None:
             "either interval or cron",
         ),
         ("[database\n", "TOML syntax error"),
+        # Editorial filters and rewrites (crawler.editorial).
+        (
+            VALID + '\n[filters]\nexclude = [{field = "title", pattern = "(live"}]\n',
+            "filters.exclude[0].pattern: '(live' is not a regular expression: missing ),",
+        ),
+        (
+            VALID + '\n[filters]\ninclude = [{field = "body", pattern = "x"}]\n',
+            "filters.include[0].field: Input should be 'title', 'text' or 'url'",
+        ),
+        (
+            VALID + '\n[filters]\nlanguages = ["persian"]\n',
+            "filters.languages[0]: String should match pattern",
+        ),
+        (
+            VALID.replace('interval = "15m"', 'exclude = [{field = "url", pattern = "[a-"}]'),
+            "sources[0] (presstv).exclude[0].pattern: '[a-' is not a regular expression",
+        ),
+        (
+            VALID.replace('interval = "15m"', 'drop_paragraphs = ["(?i)follow us (on"]'),
+            "sources[0] (presstv).drop_paragraphs[0]: '(?i)follow us (on' is not a regular",
+        ),
+        (
+            VALID + '[[sources.rewrite]]\nfield = "author"\npattern = "a"\nreplace = "b"\n',
+            "sources[1] (bbc-persian).rewrite[0].field: Input should be 'title' or 'text'",
+        ),
+        (
+            VALID + '[[sources.rewrite]]\nfield = "text"\npattern = "(a)"\nreplace = "\\\\2"\n',
+            "sources[1] (bbc-persian).rewrite[0]: replace '\\\\2' does not fit the pattern: "
+            "invalid group reference 2",
+        ),
     ],
 )
 def test_mistakes_are_named(tmp_path: Path, text: str, expected: str) -> None:
@@ -138,3 +168,60 @@ def test_database_url_from_the_environment_wins(
 ) -> None:
     monkeypatch.setenv("NEWSRELAY_DATABASE_URL", "sqlite:////data/other.db")
     assert load_config(write(tmp_path, VALID)).database.url == "sqlite:////data/other.db"
+
+
+EDITORIAL = """
+[filters]
+exclude = [{field = "title", pattern = "(?i)^(live|video):"}]
+languages = ["fa", "en"]
+[[sources]]
+name = "presstv"
+feeds = ["https://www.presstv.ir/rss.xml"]
+include = [{field = "url", pattern = "/Detail/"}]
+languages = ["EN-us"]
+drop_paragraphs = ["(?i)follow us on telegram"]
+[[sources.rewrite]]
+field = "title"
+pattern = '\\s*\\|\\s*Press TV$'
+replace = ""
+"""
+
+
+def test_editorial_rules_load_and_combine(tmp_path: Path) -> None:
+    """``[filters]`` and a source's own rules both judge its entries; the source's
+    ``languages`` replace the global ones; a source without rules gets the global ones."""
+    from crawler.editorial import editing_for
+
+    config = load_config(write(tmp_path, EDITORIAL))
+    source = config.source("presstv")
+    editing = editing_for(config.filters, source)
+    assert editing is not None
+    assert [r.where for r in editing.rule_sets] == ["filters", "sources[presstv]"]
+    assert editing.rewrites[0].replace == "" and editing.drop_paragraphs == (
+        "(?i)follow us on telegram",
+    )
+    url = "https://www.presstv.ir/Detail/2026/03/01/1/x"
+    assert editing.before_fetch(url, "Video: the strike") == (
+        "filters.exclude[0] title '(?i)^(live|video):'"
+    )
+    assert editing.before_fetch(url, "The strike") is None
+    assert editing.before_fetch("https://www.presstv.ir/live", None) == (
+        "sources[presstv].include: no rule matched"
+    )
+    assert editing.after_extraction(url, "The strike", "Text", "en") is None
+    assert editing.after_extraction(url, "The strike", "Text", "fa-IR") == (
+        "sources[presstv].languages: 'fa-IR' is not EN-us"
+    )
+    assert editing.after_extraction(url, "The strike", "Text", None) is None  # unknown: kept
+    assert editing_for(config.filters, None) is not None
+    assert editing_for(load_config(write(tmp_path, VALID)).filters, source) is not None
+
+
+def test_cli_reports_a_bad_filter_pattern_in_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID + '\n[filters]\nexclude = [{field = "text", pattern = "*"}]\n')
+    result = run_newsrelay("crawl", "--all", config=path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"newsrelay: error: {path}: filters.exclude[0].pattern: '*' is not a regular "
+        "expression: nothing to repeat at position 0"
+    ]

@@ -578,6 +578,7 @@ def test_extraction_rules_fix_a_page_generic_extraction_gets_wrong(
         "author": "Maren Holt",
         "language": "en-GB",
         "canonical_url": url,
+        "filtered": None,  # no filter would drop it
         "text": GAZETTE_TEXT,
     }
     for unwanted in (*GAZETTE_SIDEBAR, GAZETTE_AD, GAZETTE_TITLE, "Maren Holt", "09:40"):
@@ -638,6 +639,7 @@ def test_extract_url_fetches_the_page_like_a_crawl(site: LocalSite, tmp_path: Pa
         "author: Maren Holt\n"
         "language: en-GB\n"
         f"canonical_url: {page_url}\n"  # <link rel="canonical"> is relative: made absolute
+        "filtered: -\n"
         "\n"
         f"{GAZETTE_TEXT}\n"
     )

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from crawler.fingerprints import content_hash, text_keys
 from storage.articles import known_entries, save_article, save_articles
 from storage.db import Database, SchemaOutOfDate, StorageError, open_database
+from storage.filtered import filtered_entries, record_filtered
 from storage.models import Article, ArticleUrl
 from storage.publishing import count_articles, iter_articles
 from storage.records import ArticleRecord, EntryIdentity, RunCounters, SaveOutcome
@@ -123,6 +124,31 @@ def test_runs_record_counters(db_url: str) -> None:
         "page x: HTTP 404",
     )
     assert run.finished_at is not None
+    db.dispose()
+
+
+def test_filtered_entries_are_known_to_their_source_only(db_url: str) -> None:
+    """An entry a source's filter dropped is known to that source's next poll (not fetched
+    again), with its rule kept; another source listing the same URL judges it itself. The
+    run counts it as ``filtered``."""
+    db = open_database(db_url)
+    a = ensure_source(db, "a", ["http://a.example/rss"]).source_id
+    b = ensure_source(db, "b", ["http://b.example/rss"]).source_id
+    run_id = start_run(db, a)
+    live, video = "http://a.example/live/1", "http://a.example/video/2"
+    record_filtered(db, a, run_id, {live: "filters.exclude[0] title '^Live'"})
+    record_filtered(db, a, run_id, {live: "a later rule", video: "sources[a].exclude[0] url"})
+    finish_run(db, run_id, "ok", RunCounters(filtered=2))
+
+    entries = [EntryIdentity(live), EntryIdentity(video), EntryIdentity("http://a.example/3")]
+    assert known_entries(db, a, entries) == {live, video}
+    assert known_entries(db, b, entries) == set()
+    assert filtered_entries(db, a) == {
+        live: "filters.exclude[0] title '^Live'",  # the first rule stays
+        video: "sources[a].exclude[0] url",
+    }
+    run = get_run(db, run_id)
+    assert run is not None and run.counters.filtered == 2
     db.dispose()
 
 

@@ -19,6 +19,7 @@ from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
 from crawler.config import Config, load_config
+from crawler.editorial import editing_for
 from crawler.entries import (
     Candidate,
     canonical_or_none,
@@ -38,7 +39,6 @@ from crawler.settings import fetch_settings
 from crawler.sitemap_parser import parse_sitemap
 from crawler.source_run import CrawlOptions, FailureKind, ProgressCallback, SourceRun
 from crawler.spiders import content_type, is_html
-from storage.articles import known_entries
 from storage.records import ArticleRecord, FeedState
 from storage.sources import feed_states, record_feed_fetch
 
@@ -78,6 +78,7 @@ class SourceSpider(scrapy.Spider):
             config.source(source), services.storage, options or CrawlOptions(), on_progress
         )
         self.domains = source_domains(self.run.source)
+        self.editing = editing_for(config.filters, self.run.source)
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -252,12 +253,15 @@ class SourceSpider(scrapy.Spider):
         URL id) and that no other crawl of this process is fetching."""
         run = self.run
         assert run.ids is not None
-        selection = select_entries(entries, self.domains, run.source.url_id)
+        selection = select_entries(entries, self.domains, run.source.url_id, self.editing)
         for reason in selection.unusable:
             run.failed("entry", origin, reason)
         self.run.offsite.update(selection.offsite)
-        known = await self._known(selection.candidates)
+        known = await run.known([c.identity for c in selection.candidates])
         fresh = [c for c in selection.candidates if c.url not in known]
+        run.counters.known_skipped += len(selection.candidates) - len(fresh)
+        await run.filtered({c.url: c.dropped_by for c in fresh if c.dropped_by})
+        fresh = [c for c in fresh if not c.dropped_by]
         self.services.pool.expect(len(fresh))
         requests = []
         for candidate in fresh:
@@ -273,16 +277,7 @@ class SourceSpider(scrapy.Spider):
                     feed_id=feed_id,
                 )
             )
-        run.counters.known_skipped += len(selection.candidates) - len(fresh)
         return requests
-
-    async def _known(self, candidates: list[Candidate]) -> set[str]:
-        """The candidates' URLs storage already knows (none, for a refetch)."""
-        if self.run.options.refetch or not candidates:
-            return set()
-        assert self.run.ids is not None
-        identities = [c.identity for c in candidates]
-        return await self.run.storage.call(known_entries, self.run.ids.source_id, identities)
 
     async def parse_article(
         self, response: Response, candidate: Candidate, feed_id: int | None
@@ -301,12 +296,18 @@ class SourceSpider(scrapy.Spider):
             candidate.entry.content_html,
             self.config.dedup.near_duplicates,
             run.source.extract,
+            self.editing,
+            candidate.url,
+            candidate.entry.title,
         )
         run.counters.pages_extracted += 1
         if len(page.extracted.text) < THIN_PAGE_CHARS:
             run.counters.pages_thin += 1  # even if the feed's own text stands in for it
         if page.keys is None:
             run.failed("page", response.url, "no article text found on the page", feed_id=feed_id)
+            return
+        if page.filtered:
+            await run.filtered({candidate.url: page.filtered})
             return
         yield self._record(candidate, page, feed_id)
 
@@ -323,7 +324,7 @@ class SourceSpider(scrapy.Spider):
             page_canonical_url=canonical,
             guid=entry.guid,
             url_id=candidate.url_id or (run.source.url_id(canonical) if canonical else None),
-            title=extracted.title or entry.title or "",
+            title=page.title or "",
             author=extracted.author or entry.author,
             language=extracted.language,
             # The feed's timestamp has a time and zone; a page's date often only the day.

@@ -1,0 +1,112 @@
+"""A source's rewrites and dropped paragraphs, applied to an extracted article in an
+extraction worker, before its dedup keys are computed (``crawler.processing.process_page``).
+
+The text is one paragraph per line; the HTML is the sanitized fragment. Both get the same
+edits: a paragraph one of ``drop_paragraphs`` is found in goes (a line of the text, the
+innermost block element of the HTML), then each ``text`` rewrite is applied in order to each
+line of the text and to each run of text of the HTML (never to its markup); ``title``
+rewrites to the title. Nothing here removes a character the patterns do not match: the
+Persian half-space (U+200C) is no whitespace to ``str.split`` or ``str.strip``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lxml import html as lxml_html
+from lxml.html import HtmlElement
+
+from crawler.editorial import Editing, compiled
+
+# Elements that hold a paragraph; the innermost one of them holding a match is dropped.
+BLOCKS = (
+    "p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "div", "td", "th",
+    "dd", "dt", "figcaption",
+)  # fmt: skip
+_WRAPPER = ("<div>", "</div>")
+
+Rules = Sequence[tuple[str, str]]  # (pattern, replacement)
+
+
+def edit_article(
+    editing: Editing, title: str | None, text: str, html: str
+) -> tuple[str | None, str, str]:
+    """``title``, ``text`` and ``html`` after the source's dropped paragraphs and rewrites."""
+    titles = [(r.pattern, r.replace) for r in editing.rewrites if r.field == "title"]
+    texts = [(r.pattern, r.replace) for r in editing.rewrites if r.field == "text"]
+    if title and titles:
+        title = _rewritten(title, titles).strip() or None
+    if texts or editing.drop_paragraphs:
+        text = edit_text(text, editing.drop_paragraphs, texts)
+        html = edit_html(html, editing.drop_paragraphs, texts)
+    return title, text, html
+
+
+def edit_text(text: str, drops: Sequence[str], rules: Rules) -> str:
+    """The lines of ``text`` that no pattern of ``drops`` is found in, rewritten; a line
+    that a rewrite leaves empty goes too."""
+    lines = (line for line in text.split("\n") if not _found(line, drops))
+    return "\n".join(edited for line in lines if (edited := _rewritten(line, rules).strip()))
+
+
+def edit_html(fragment: str, drops: Sequence[str], rules: Rules) -> str:
+    """``fragment`` without the blocks a pattern of ``drops`` is found in, its text runs
+    rewritten; a block a rewrite leaves empty (and without an image) goes too. Returned as
+    given when nothing changed."""
+    if not fragment.strip():
+        return fragment
+    root = lxml_html.fragment_fromstring(fragment, create_parent="div")
+    changed = False
+    for block in _innermost_blocks(root):
+        if _found(_block_text(block), drops):
+            block.drop_tree()
+            changed = True
+    if rules:
+        changed = _rewrite_runs(root, rules) or changed
+    if not changed:
+        return fragment
+    serialized: str = lxml_html.tostring(root, encoding="unicode")
+    return serialized.removeprefix(_WRAPPER[0]).removesuffix(_WRAPPER[1])
+
+
+def _rewrite_runs(root: HtmlElement, rules: Rules) -> bool:
+    """Rewrite every run of text under ``root``; drop the paragraphs this empties. Whether
+    anything changed."""
+    had_text = [block for block in _innermost_blocks(root) if _block_text(block)]
+    changed = False
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue  # a comment or processing instruction
+        for node in ("text", "tail") if element is not root else ("text",):
+            value = getattr(element, node)
+            if value and (edited := _rewritten(value, rules)) != value:
+                setattr(element, node, edited)
+                changed = True
+    for block in had_text:
+        if block.tag not in ("td", "th") and not _block_text(block) and not block.xpath(".//img"):
+            block.drop_tree()
+    return changed
+
+
+def _innermost_blocks(root: HtmlElement) -> list[HtmlElement]:
+    """The block elements under ``root`` that hold no other block element."""
+    return [
+        element
+        for element in root.iterdescendants(*BLOCKS)
+        if next(element.iterdescendants(*BLOCKS), None) is None
+    ]
+
+
+def _block_text(block: HtmlElement) -> str:
+    """A block's text as the article's text line has it: whitespace runs as one space."""
+    return " ".join(block.text_content().split())
+
+
+def _found(value: str, patterns: Sequence[str]) -> bool:
+    return any(compiled(pattern).search(value) for pattern in patterns)
+
+
+def _rewritten(value: str, rules: Rules) -> str:
+    for pattern, replace in rules:
+        value = compiled(pattern).sub(replace, value)
+    return value

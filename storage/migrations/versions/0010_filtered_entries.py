@@ -1,0 +1,47 @@
+"""Editorial filters: the entries a filter dropped (never fetched again), and a run counter
+
+Revision ID: 0010
+Revises: 0009
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "filtered_entries",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("source_id", sa.Integer(), nullable=False),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("rule", sa.Text(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=True),
+        sa.Column("filtered_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["source_id"],
+            ["sources.id"],
+            name=op.f("fk_filtered_entries_source_id_sources"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["run_id"],
+            ["crawl_runs.id"],
+            name=op.f("fk_filtered_entries_run_id_crawl_runs"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_filtered_entries")),
+        sa.UniqueConstraint("source_id", "url", name="uq_filtered_entries_source_id_url"),
+    )
+    with op.batch_alter_table("crawl_runs") as batch:
+        batch.add_column(sa.Column("filtered", sa.Integer(), nullable=False, server_default="0"))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("crawl_runs") as batch:
+        batch.drop_column("filtered")
+    op.drop_table("filtered_entries")
