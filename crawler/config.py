@@ -19,6 +19,7 @@ from pydantic import AfterValidator, Field, ValidationError, field_validator, mo
 from crawler.config_types import HttpUrl, Interval, MissingVariable, Strict, expand_env
 from crawler.dates import parse_interval
 from crawler.destinations import DestinationConfig
+from crawler.fetch_options import Cookies, Headers, ProxyUrl, UserAgent
 from crawler.http_config import HttpConfig
 
 DEFAULT_CONFIG_PATH = Path("newsrelay.toml")
@@ -134,6 +135,12 @@ class SourceConfig(Strict):
     # In a cluster, one crawl at a time per politeness key, across every worker. Default: the
     # registrable domain of the source's first feed, sitemap or listing (crawler.host_keys).
     host_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$")] | None = None
+    # What every request of the source carries (crawler.fetch_options): default [fetch]
+    # user_agent; headers and cookies go to the source's own hosts only.
+    user_agent: UserAgent | None = None
+    headers: Headers = Field(default_factory=dict, repr=False)
+    cookies: Cookies = Field(default_factory=dict, repr=False)
+    proxy: ProxyUrl | None = Field(default=None, repr=False)  # http://[user:password@]host:port
 
     @field_validator("url_id_pattern")
     @classmethod
