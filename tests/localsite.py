@@ -18,6 +18,7 @@ from __future__ import annotations
 import email.utils
 import gzip
 import hashlib
+import http.cookies
 import socket
 import threading
 import time
@@ -44,6 +45,9 @@ class Route:
     # A body made per request, chunk by chunk, instead of ``body`` (see LocalSite.add_stream).
     stream: Callable[[], Iterable[bytes]] | None = None
     length: int | None = None  # the Content-Length a stream declares; None: chunked
+    # Answered only to requests carrying these headers and cookies (403 otherwise).
+    required_headers: dict[str, str] = field(default_factory=dict)
+    required_cookies: dict[str, str] = field(default_factory=dict)
 
     @property
     def etag(self) -> str:
@@ -88,11 +92,15 @@ class LocalSite:
         gzip: bool = False,
         delay: float = 0.0,
         statuses: list[int] | None = None,
+        required_headers: dict[str, str] | None = None,
+        required_cookies: dict[str, str] | None = None,
     ) -> str:
         """Register ``path`` (with or without a query) and return its absolute URL.
 
         ``delay``: seconds to wait before each answer. ``statuses``: statuses answered first,
         one per request, before ``status`` (a 503 then 200 is ``statuses=[503]``).
+        ``required_headers``/``required_cookies``: a request without each of these (name
+        and value) is answered 403, as a site behind a key or a login would.
         """
         data = body.encode("utf-8") if isinstance(body, str) else body
         with self._lock:
@@ -105,6 +113,8 @@ class LocalSite:
                 gzip,
                 delay,
                 list(statuses or []),
+                required_headers=dict(required_headers or {}),
+                required_cookies=dict(required_cookies or {}),
             )
         return self.url(path)
 
@@ -248,6 +258,8 @@ def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
             route = site._route(self.path)
             if route is None:
                 route = Route(b"not found", status=404, content_type="text/plain")
+            elif not self._admitted(route):
+                route = Route(b"forbidden", status=403, content_type="text/plain")
             status, body, headers = site._status(route), route.body, dict(route.headers)
             if route.conditional and status == 200:
                 headers.setdefault("ETag", route.etag)
@@ -260,6 +272,13 @@ def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
             if route.delay > 0:
                 time.sleep(route.delay)
             return status, body, headers, route
+
+        def _admitted(self, route: Route) -> bool:
+            cookies = http.cookies.SimpleCookie(self.headers.get("Cookie", ""))
+            sent = {name: morsel.value for name, morsel in cookies.items()}
+            return all(self.headers.get(k) == v for k, v in route.required_headers.items()) and all(
+                sent.get(k) == v for k, v in route.required_cookies.items()
+            )
 
         def _stream(self, route: Route, send_body: bool) -> None:
             assert route.stream is not None

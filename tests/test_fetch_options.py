@@ -1,19 +1,152 @@
-"""A source's fetch options (``user_agent``, ``headers``, ``cookies``, ``proxy``): a bad value
-is one config line, and ``newsrelay config`` masks the secrets among them."""
+"""A source's fetch options (``user_agent``, ``headers``, ``cookies``, ``proxy``): applied to
+everything that source fetches and to nothing another source fetches, secrets masked.
+
+Real servers only: a :class:`LocalSite` that answers the guarded source's feed and pages only
+with the right header and cookie (403 otherwise), a :class:`ForwardingProxy` on loopback that
+wants credentials and records what it forwards, and the real ``newsrelay`` command.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from crawler.config import ConfigError, load_config
-from tests.support import run_newsrelay, write_config
+from crawler.config import ConfigError, FetchConfig, load_config
+from tests.httpproxy import ForwardingProxy
+from tests.localsite import LocalSite
+from tests.support import article_html, export, run_newsrelay, summary, write_config
 
+RSS = "application/rss+xml; charset=utf-8"
+HINT = "(set [fetch] allow_private_networks = true to allow)"
 AGENT = "ExampleReader/2.0 (+https://example.org/reader)"
 KEY = "key-3f9a61c0"
 SESSION = "session-77c1d2e8"
+PASSWORD = "pr0xy-Pa55-9d3e"
+# What the guarded source's site wants; without it, 403.
+REQUIRED: dict[str, Any] = {
+    "required_headers": {"X-Api-Key": KEY},
+    "required_cookies": {"session": SESSION},
+}
+# Stands for a public server: the test proxy serves it from the LocalSite (nothing leaves
+# loopback), and newsrelay never connects to it itself.
+PUBLIC = "93.184.215.14"
+
+
+def stories(
+    site: LocalSite, name: str, count: int, *, seed: int, base: str = "", **required: Any
+) -> str:
+    """A feed of ``count`` article pages under ``/<name>/`` (texts seeded by ``seed``), all
+    answered only with the ``required_headers``/``required_cookies`` given; links spelled
+    with ``base`` (default: the site's address). Returns the feed's URL."""
+    base = base or site.base
+    paths = [f"/{name}/news/{n}.html" for n in range(count)]
+    for n, path in enumerate(paths):
+        site.add(path, article_html(seed + n), **required)
+    items = "".join(
+        f"<item><title>{name} {n}</title><link>{base}{p}</link><guid>{name}-{n}</guid></item>"
+        for n, p in enumerate(paths)
+    )
+    feed = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'
+    )
+    site.add(f"/{name}/feed.xml", feed, content_type=RSS, **required)
+    return f"{base}/{name}/feed.xml"
+
+
+def guarded_toml(feed: str, proxy: str | None = None, *, header: bool = True) -> str:
+    """The source ``guarded``: its User-Agent, the site's key header (unless not ``header``)
+    and session cookie, and ``proxy``."""
+    lines = [f'[[sources]]\nname = "guarded"\nfeeds = ["{feed}"]\nuser_agent = "{AGENT}"']
+    if proxy:
+        lines.append(f'proxy = "{proxy}"')
+    if header:
+        lines.append(f'[sources.headers]\nX-Api-Key = "{KEY}"\nAccept-Language = "fa"')
+    lines.append(f'[sources.cookies]\nsession = "{SESSION}"\nlang = "fa"')
+    return "\n".join(lines) + "\n\n"
+
+
+def plain_toml(name: str, feed: str, proxy: str | None = None) -> str:
+    extra = f'proxy = "{proxy}"\n' if proxy else ""
+    return f'[[sources]]\nname = "{name}"\nfeeds = ["{feed}"]\n{extra}\n'
+
+
+def test_a_source_fetches_through_its_proxy_with_its_headers_and_cookies(
+    site: LocalSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two sources on one site crawled in one run: ``guarded`` through a proxy that wants
+    credentials (the password from ``${PROXY_PASSWORD}``), with its User-Agent, key header
+    and cookie; ``plain`` directly, with none of them. Both store their stories; the proxy
+    saw every request of ``guarded`` (feed, robots.txt, pages) and none of ``plain``; no
+    secret reaches the log, debug lines included."""
+    monkeypatch.setenv("PROXY_PASSWORD", PASSWORD)
+    guarded = stories(site, "guarded", 2, seed=100, **REQUIRED)
+    plain = stories(site, "plain", 2, seed=200)
+    with ForwardingProxy(credentials=("relay", PASSWORD)) as proxy:
+        sources = guarded_toml(guarded, proxy.url("relay", "${PROXY_PASSWORD}"))
+        config = write_config(
+            tmp_path / "n.toml",
+            f"sqlite:///{tmp_path / 'n.db'}",
+            sources + plain_toml("plain", plain),
+        )
+        result = run_newsrelay(
+            "--log-format",
+            "json",
+            "--log-level",
+            "debug",
+            "crawl",
+            "--all",
+            "--json",
+            config=config,
+        )
+
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    rows = summary(result.stdout)
+    assert (rows["guarded"]["new"], rows["plain"]["new"]) == (2, 2), rows
+    assert len(export(config)) == 4
+    pages = {"/guarded/news/0.html", "/guarded/news/1.html"}
+    assert proxy.paths() == {"/guarded/feed.xml", "/robots.txt", *pages}
+    assert {r.headers.get("proxy-authorization") for r in proxy.requests} == {
+        proxy.expected_authorization()
+    }
+    # What reached the site: the guarded source's requests, each through the proxy, with its
+    # User-Agent; the plain source's with newsrelay's own and no key or cookie.
+    mine = [r for r in site.requests if r.path.startswith("/guarded/")]
+    assert len(mine) == 3 and {r.status for r in mine} == {200}
+    assert {r.headers["user-agent"] for r in mine} == {AGENT}
+    assert {r.headers["accept-language"] for r in mine} == {"fa"}
+    theirs = [r for r in site.requests if r.path.startswith("/plain/")]
+    assert len(theirs) == 3
+    assert {r.headers["user-agent"] for r in theirs} == {FetchConfig().user_agent}
+    assert not [r for r in theirs if "x-api-key" in r.headers or "cookie" in r.headers]
+    # robots.txt: once through the proxy (for guarded), once directly (for plain).
+    assert len(site.hits("/robots.txt")) == 2
+    token = str(proxy.expected_authorization()).removeprefix("Basic ")
+    for secret in (PASSWORD, token, KEY, SESSION):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_without_its_header_the_source_fails_with_the_sites_403(
+    site: LocalSite, tmp_path: Path
+) -> None:
+    """The same source with its cookie but without the key header: the site answers 403,
+    the run fails with that reason, nothing is stored."""
+    feed = stories(site, "guarded", 2, seed=100, **REQUIRED)
+    config = write_config(
+        tmp_path / "n.toml", f"sqlite:///{tmp_path / 'n.db'}", guarded_toml(feed, header=False)
+    )
+
+    result = run_newsrelay("crawl", "--all", "--json", config=config)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    row = summary(result.stdout)["guarded"]
+    assert (row["status"], row["new"], row["why"]) == ("failed", 0, f"feed {feed}: HTTP 403")
+    assert [(r.path, r.status) for r in site.requests if r.path.startswith("/guarded/")] == [
+        ("/guarded/feed.xml", 403)
+    ]
+    assert SESSION in site.hits("/guarded/feed.xml")[0].headers["cookie"]
 
 
 def test_config_shows_the_options_with_their_secrets_masked(
@@ -50,6 +183,44 @@ def test_config_shows_the_options_with_their_secrets_masked(
     assert source["user_agent"] == AGENT
     # The config itself keeps the real values, for the crawl.
     assert load_config(config).sources[0].proxy == f"http://relay:{password}@proxy.example:3128"
+
+
+def test_private_addresses_stay_refused_through_a_proxy(site: LocalSite, tmp_path: Path) -> None:
+    """With ``allow_private_networks = false`` and a proxy on loopback (named ``localhost``):
+    the proxy itself is used, a public page is fetched through it, but a page host that is a
+    private address, or a name resolving to one, is refused before anything reaches the
+    proxy, with the reason it has without a proxy; the proxy's own host is no page host."""
+    public = stories(site, "public", 1, seed=300, base=f"http://{PUBLIC}")
+    inside = stories(site, "inside", 1, seed=400)
+    port = site.base.rpartition(":")[2]
+    with ForwardingProxy(hosts={PUBLIC: ("127.0.0.1", int(port))}) as proxy:
+        via = f"http://localhost:{proxy.port}"
+        sources = (
+            plain_toml("public", public, via)
+            + plain_toml("literal", inside, via)
+            + plain_toml("name", inside.replace("127.0.0.1", "127.1"), via)
+            + plain_toml("at-proxy", f"{via}/feed.xml")
+        )
+        config = write_config(
+            tmp_path / "n.toml", f"sqlite:///{tmp_path / 'n.db'}", sources, allow_private=False
+        )
+        result = run_newsrelay("crawl", "--all", "--json", config=config)
+
+    rows = summary(result.stdout)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (rows["public"]["status"], rows["public"]["new"]) == ("ok", 1), rows["public"]
+    assert proxy.paths() == {"/public/feed.xml", "/public/news/0.html", "/robots.txt"}
+    assert rows["literal"]["why"] == (
+        f"feed {inside}: refused 127.0.0.1: it resolves to non-public address 127.0.0.1 {HINT}"
+    )
+    assert rows["name"]["why"] == (
+        f"feed {inside.replace('127.0.0.1', '127.1')}: "
+        f"refused 127.1: it resolves to non-public address 127.0.0.1 {HINT}"
+    )
+    assert rows["at-proxy"]["why"] == (
+        f"feed {via}/feed.xml: refused localhost: it is a source's proxy, not a site {HINT}"
+    )
+    assert not [r for r in site.requests if r.path.startswith("/inside/")]
 
 
 BASE = '[[sources]]\nname = "a"\nfeeds = ["https://a.example/feed"]\n'
