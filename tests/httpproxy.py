@@ -2,7 +2,8 @@
 
 It answers absolute-URI requests (``GET http://host:port/path HTTP/1.1``, what a client sends
 to a proxy for an http page) by fetching the page from the server named and handing the
-answer back, and records every request it gets with its headers (``Proxy-Authorization``
+answer back, opens ``CONNECT host:port`` tunnels (for https pages, which stay encrypted
+through it), and records every request it gets with its headers (``Proxy-Authorization``
 included). With ``credentials`` it answers 407 to a request without them, as squid does.
 
 Nothing leaves loopback: a host named in ``hosts`` is fetched from the loopback address given
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import http.client
+import select
+import socket
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -99,19 +102,45 @@ def _handler_for(proxy: ForwardingProxy) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
+        def do_CONNECT(self) -> None:
+            """A tunnel to ``host:port`` (for an https page): 200, then bytes both ways."""
+            host, _, port = self.path.rpartition(":")
+            status, upstream = self._admit(host.strip("[]"), int(port or 443))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            proxy._record(ProxiedRequest("CONNECT", self.path, headers, status))
+            self.send_response(status)
+            if status != 200:
+                self.send_header("Content-Length", "0")
+            self.end_headers()
+            self.close_connection = True
+            if status != 200 or upstream is None:
+                return
+            try:
+                with socket.create_connection(upstream, timeout=10) as far:
+                    _pipe(self.connection, far)
+            except OSError:
+                pass
+
+        def _admit(self, host: str, port: int) -> tuple[int, tuple[str, int] | None]:
+            """407 without the credentials, 502 for a host beyond loopback, else 200 and
+            where to connect."""
+            wanted = proxy.expected_authorization()
+            if wanted is not None and self.headers.get("Proxy-Authorization") != wanted:
+                return 407, None
+            if host in proxy.hosts:
+                return 200, proxy.hosts[host]
+            return (200, (host, port)) if host in _LOOPBACK else (502, None)
+
         def _forward(self) -> tuple[int, list[tuple[str, str]], bytes]:
             target = urlsplit(self.path)
             if target.scheme != "http" or not target.hostname:
                 return 400, [], b"absolute http URI expected"
-            wanted = proxy.expected_authorization()
-            if wanted is not None and self.headers.get("Proxy-Authorization") != wanted:
+            status, upstream = self._admit(target.hostname, target.port or 80)
+            if status == 407:
                 return 407, [("Proxy-Authenticate", 'Basic realm="test"')], b"credentials"
-            host, port = target.hostname, target.port or 80
-            if host in proxy.hosts:
-                host, port = proxy.hosts[host]
-            elif host not in _LOOPBACK:
+            if upstream is None:
                 return 502, [], b"this test proxy reaches loopback only"
-            connection = http.client.HTTPConnection(host, port, timeout=10)
+            connection = http.client.HTTPConnection(*upstream, timeout=10)
             try:
                 path = target.path + (f"?{target.query}" if target.query else "")
                 sent = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
@@ -133,3 +162,16 @@ def _handler_for(proxy: ForwardingProxy) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def _pipe(near: socket.socket, far: socket.socket) -> None:
+    """Copy bytes between the two sockets until one side closes (or 10 s of silence)."""
+    while True:
+        readable, _, _ = select.select([near, far], [], [], 10)
+        if not readable:
+            return
+        for sock in readable:
+            data = sock.recv(65536)
+            if not data:
+                return
+            (far if sock is near else near).sendall(data)

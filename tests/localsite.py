@@ -20,6 +20,7 @@ import gzip
 import hashlib
 import http.cookies
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -66,7 +67,9 @@ class RecordedRequest:
 class LocalSite:
     """Serve registered routes on ``host`` (loopback only) from a background thread."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> None:
         if not host.startswith("127.") and host not in ("localhost", "::1"):
             raise ValueError(f"LocalSite serves loopback only, not {host}")
         self._routes: dict[str, Route] = {}
@@ -77,6 +80,9 @@ class LocalSite:
         self.streamed: dict[str, int] = {}  # stream path -> bytes sent, over all requests
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
+        self.scheme = "https" if tls else "http"  # tls: answer https (tests.tls)
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread: threading.Thread | None = None
 
     # -- routes ---------------------------------------------------------------------------
@@ -154,7 +160,7 @@ class LocalSite:
         host, port = self._server.server_address[:2]
         if isinstance(host, bytes):  # typeshed allows it; AF_INET servers give a str
             host = host.decode("ascii")
-        return f"http://{host}:{port}{path}"
+        return f"{self.scheme}://{host}:{port}{path}"
 
     @property
     def base(self) -> str:
@@ -355,7 +361,7 @@ class SilentServer:
 
     def url(self, path: str = "/") -> str:
         host, port = self._socket.getsockname()[:2]
-        return f"http://{host}:{port}{path}"
+        return f"{self.scheme}://{host}:{port}{path}"
 
     def _accept(self) -> None:
         while not self._stop.is_set():

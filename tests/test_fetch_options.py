@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from crawler.config import ConfigError, FetchConfig, load_config
+from crawler.failures import PROXY_AUTH
 from tests.httpproxy import ForwardingProxy
 from tests.localsite import LocalSite
 from tests.support import article_html, export, run_newsrelay, summary, write_config
+from tests.tls import server_context
 
 RSS = "application/rss+xml; charset=utf-8"
 HINT = "(set [fetch] allow_private_networks = true to allow)"
@@ -125,6 +127,49 @@ def test_a_source_fetches_through_its_proxy_with_its_headers_and_cookies(
     assert len(site.hits("/robots.txt")) == 2
     token = str(proxy.expected_authorization()).removeprefix("Basic ")
     for secret in (PASSWORD, token, KEY, SESSION):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_https_pages_go_through_the_proxys_tunnel(
+    site: LocalSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """https pages through the proxy: a CONNECT tunnel with the credentials, inside it the
+    source's User-Agent, key and cookie (the site never sees Proxy-Authorization). With the
+    wrong password, an https and an http feed both fail with a reason that names the proxy
+    and nothing reaches the site; no password reaches the log."""
+    monkeypatch.setenv("PROXY_PASSWORD", PASSWORD)
+    monkeypatch.setenv("WRONG_PASSWORD", "wr0ng-Pa55-0c4f")
+    with (
+        LocalSite(tls=server_context(tmp_path)) as tls_site,
+        ForwardingProxy(credentials=("relay", PASSWORD)) as proxy,
+    ):
+        guarded = stories(tls_site, "guarded", 2, seed=500, **REQUIRED)
+        refused_https = stories(tls_site, "refused", 1, seed=600)
+        refused_http = stories(site, "refused", 1, seed=700)
+        wrong = proxy.url("relay", "${WRONG_PASSWORD}")
+        sources = (
+            guarded_toml(guarded, proxy.url("relay", "${PROXY_PASSWORD}"))
+            + plain_toml("wrong-https", refused_https, wrong)
+            + plain_toml("wrong-http", refused_http, wrong)
+        )
+        config = write_config(tmp_path / "n.toml", f"sqlite:///{tmp_path / 'n.db'}", sources)
+        result = run_newsrelay("--log-format", "json", "crawl", "--all", "--json", config=config)
+
+    rows = summary(result.stdout)
+    assert result.returncode == 1, result.stdout + result.stderr[-3000:]
+    assert (rows["guarded"]["status"], rows["guarded"]["new"]) == ("ok", 2), rows["guarded"]
+    tunnels = [r for r in proxy.requests if r.method == "CONNECT"]
+    assert {r.url for r in tunnels} == {tls_site.base.removeprefix("https://")}
+    wanted = proxy.expected_authorization()
+    assert wanted in {r.headers.get("proxy-authorization") for r in tunnels}
+    mine = [r for r in tls_site.requests if r.path.startswith("/guarded/")]
+    assert len(mine) == 3 and {r.status for r in mine} == {200}
+    assert {r.headers["user-agent"] for r in mine} == {AGENT}
+    assert not [r for r in tls_site.requests if "proxy-authorization" in r.headers]
+    for name, feed in (("wrong-https", refused_https), ("wrong-http", refused_http)):
+        assert rows[name]["why"] == f"feed {feed}: {PROXY_AUTH}", rows[name]
+    assert not [r for r in tls_site.requests + site.requests if r.path.startswith("/refused/")]
+    for secret in (PASSWORD, "wr0ng-Pa55-0c4f", KEY, SESSION):
         assert secret not in result.stdout + result.stderr
 
 
