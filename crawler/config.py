@@ -16,10 +16,19 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
-from crawler.config_types import HttpUrl, Interval, MissingVariable, Strict, expand_env
+from crawler.config_types import (
+    CssSelector,
+    HostName,
+    HttpUrl,
+    Interval,
+    MissingVariable,
+    Strict,
+    expand_env,
+)
 from crawler.dates import parse_interval
 from crawler.destinations import DestinationConfig
 from crawler.editorial import FilterRule, Filters, LanguageTag, Regex, Rewrite
+from crawler.fetch_options import Cookies, Headers, ProxyUrl, UserAgent
 from crawler.http_config import HttpConfig
 
 DEFAULT_CONFIG_PATH = Path("newsrelay.toml")
@@ -54,46 +63,6 @@ class FetchConfig(Strict):
     # replaced, and the page fails.
     extract_timeout: Annotated[float, Field(ge=1, le=3600)] = 60.0
     autothrottle: bool = False  # Scrapy's AutoThrottle: adapt the request rate to latency
-
-
-def _check_css(value: str) -> str:
-    from cssselect import SelectorError
-    from lxml.cssselect import CSSSelector
-
-    try:
-        CSSSelector(value)
-    except SelectorError as exc:
-        raise ValueError(f"{value!r} is not a CSS selector: {exc}") from None
-    return value
-
-
-CssSelector = Annotated[str, AfterValidator(_check_css)]
-
-
-_HOST_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-_HOST_NAME = re.compile(rf"^{_HOST_LABEL}(?:\.{_HOST_LABEL})*$")
-
-
-def _check_host(value: str) -> str:
-    import ipaddress
-
-    host = value.strip().lower().rstrip(".")
-    try:
-        return str(ipaddress.ip_address(host.strip("[]")))  # an address is a host too
-    except ValueError:
-        pass
-    try:  # a domain in any script, as links carry it (xn--...)
-        host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        host = ""
-    if len(host) > 253 or not _HOST_NAME.match(host):
-        raise ValueError(
-            f"{value!r} is not a bare host name like 'bbc.com' (no scheme, port, path or *)"
-        )
-    return host
-
-
-HostName = Annotated[str, AfterValidator(_check_host)]
 
 
 class ListingConfig(Strict):
@@ -141,6 +110,12 @@ class SourceConfig(Strict):
     languages: list[LanguageTag] = Field(default_factory=list)
     rewrite: list[Rewrite] = Field(default_factory=list)
     drop_paragraphs: list[Regex] = Field(default_factory=list)
+    # What every request of the source carries (crawler.fetch_options): default [fetch]
+    # user_agent; headers and cookies go to the source's own hosts only.
+    user_agent: UserAgent | None = None
+    headers: Headers = Field(default_factory=dict, repr=False)
+    cookies: Cookies = Field(default_factory=dict, repr=False)
+    proxy: ProxyUrl | None = Field(default=None, repr=False)  # http://[user:password@]host:port
 
     @field_validator("url_id_pattern")
     @classmethod

@@ -1,5 +1,6 @@
 """The building blocks of the config's models, shared by ``crawler.config`` and
-``crawler.destinations``: strict models, http(s) URLs, intervals, and ``${VAR}``."""
+``crawler.destinations``: strict models, http(s) URLs, host names, CSS selectors, intervals,
+and ``${VAR}``."""
 
 from __future__ import annotations
 
@@ -60,3 +61,43 @@ def expand_env(value: Any, loc: tuple[int | str, ...] = ()) -> Any:
     if isinstance(value, list):
         return [expand_env(item, (*loc, index)) for index, item in enumerate(value)]
     return value
+
+
+def _check_css(value: str) -> str:
+    from cssselect import SelectorError
+    from lxml.cssselect import CSSSelector
+
+    try:
+        CSSSelector(value)
+    except SelectorError as exc:
+        raise ValueError(f"{value!r} is not a CSS selector: {exc}") from None
+    return value
+
+
+CssSelector = Annotated[str, AfterValidator(_check_css)]
+
+
+_HOST_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
+_HOST_NAME = re.compile(rf"^{_HOST_LABEL}(?:\.{_HOST_LABEL})*$")
+
+
+def _check_host(value: str) -> str:
+    import ipaddress
+
+    host = value.strip().lower().rstrip(".")
+    try:
+        return str(ipaddress.ip_address(host.strip("[]")))  # an address is a host too
+    except ValueError:
+        pass
+    try:  # a domain in any script, as links carry it (xn--...)
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        host = ""
+    if len(host) > 253 or not _HOST_NAME.match(host):
+        raise ValueError(
+            f"{value!r} is not a bare host name like 'bbc.com' (no scheme, port, path or *)"
+        )
+    return host
+
+
+HostName = Annotated[str, AfterValidator(_check_host)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from scrapy.core.downloader.handlers.http11 import TunnelError
 from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadCancelledError,
@@ -52,6 +53,9 @@ class CrawlStopping(Exception):
 
 
 SIZE_LIMIT = "response larger than [fetch] max_page_bytes"
+# Only a proxy answers 407 (a source's proxy: its URL's user and password).
+PROXY_AUTH = "proxy: HTTP 407, it wants other credentials (the source's proxy URL)"
+_TUNNEL_STATUS = re.compile(r"'status': (\d+)")
 _ANNOUNCED = re.compile(r"receive (\d+) bytes which is larger than download max size \((\d+)\)")
 _DECOMPRESSED = re.compile(r"exceeded DOWNLOAD_MAXSIZE \((\d+) B\) during decompression")
 
@@ -60,7 +64,12 @@ def describe_failure(failure: Failure) -> str:
     """One line saying why a request failed: ``HTTP 404``, ``DNS lookup failed``, ..."""
     error = failure.value
     if isinstance(error, HttpError):
-        return f"HTTP {error.response.status}"
+        status = error.response.status
+        return PROXY_AUTH if status == 407 else f"HTTP {status}"
+    if isinstance(error, TunnelError):  # an https page: the proxy refused the CONNECT
+        match = _TUNNEL_STATUS.search(str(error))
+        answer = f"HTTP {match.group(1)}" if match else "no HTTP answer"
+        return PROXY_AUTH if answer == "HTTP 407" else f"proxy: CONNECT failed ({answer})"
     if isinstance(error, LookupTimedOut):
         return str(error)
     if isinstance(error, _DNS):

@@ -11,6 +11,7 @@ from typing import Any, Self
 
 from scrapy import Request
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.httpproxy import HttpProxyMiddleware
 from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_request
 from scrapy.exceptions import CannotResolveHostError, IgnoreRequest
@@ -22,7 +23,9 @@ from scrapy.utils.response import response_status_message
 from twisted.internet.error import DNSLookupError
 
 from crawler.failures import CrawlStopping
+from crawler.fetch_options import FetchOptions
 from crawler.network import (
+    ALLOW_HINT,
     AddressRefused,
     GuardedResolver,
     LookupTimedOut,
@@ -30,8 +33,11 @@ from crawler.network import (
     guarded_resolver,
     is_public,
     parse_ip,
+    proxy_hosts,
     refused_message,
+    resolved_addresses,
 )
+from crawler.scope import in_scope
 
 
 class NetworkGuardMiddleware:
@@ -44,26 +50,39 @@ class NetworkGuardMiddleware:
     reports as a bare DNS failure. It sits between the retries and the download, so such
     a failure is not retried. ``[fetch] allow_private_networks = true`` lets private
     addresses through (tests, intranet setups); other schemes never are.
+
+    A request through a source's proxy is connected by the proxy, so its host's name is
+    looked up here, through the same resolver, and refused as it would be without a proxy
+    (the proxy then looks it up again: see ``crawler.network``). The proxies' own hosts,
+    which the resolver lets through, are never fetched as pages.
     """
 
     SCHEMES = ("http", "https")
 
-    def __init__(self, allow_private: bool, dns_cache_size: int, dns_timeout: float) -> None:
+    def __init__(
+        self,
+        allow_private: bool,
+        dns_cache_size: int,
+        dns_timeout: float,
+        proxies: frozenset[str] = frozenset(),
+    ) -> None:
         self.allow_private = allow_private
         self.dns_cache_size = dns_cache_size
         self.dns_timeout = dns_timeout
+        self.proxies = proxies  # the hosts of the sources' proxies
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         settings = crawler.settings
         allow_private = settings.getbool("NEWSRELAY_ALLOW_PRIVATE_NETWORKS")
-        return cls(allow_private, dns_cache_size(settings), settings.getfloat("DNS_TIMEOUT"))
+        timeout = settings.getfloat("DNS_TIMEOUT")
+        return cls(allow_private, dns_cache_size(settings), timeout, proxy_hosts(settings))
 
-    def process_request(self, request: Request) -> None:
+    async def process_request(self, request: Request) -> None:
         parts = urlparse_cached(request)
         if parts.scheme not in self.SCHEMES:
             raise AddressRefused(f"refused {request.url[:200]!r}: only http(s) is fetched")
-        self._resolver()
+        resolver = self._resolver()
         if self.allow_private:
             return
         host = parts.hostname
@@ -72,6 +91,13 @@ class NetworkGuardMiddleware:
         address = parse_ip(host)
         if address is not None and not is_public(address):
             raise AddressRefused(refused_message(host, host))
+        if host.lower() in self.proxies:  # the resolver lets it through, as a proxy
+            raise AddressRefused(f"refused {host}: it is a source's proxy, not a site {ALLOW_HINT}")
+        if address is None and request.meta.get("proxy"):
+            # The proxy resolves the name: check it here as the reactor would (crawler.network).
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            if not await resolved_addresses(resolver, host, port):
+                raise DNSLookupError(host)  # process_exception below says why
 
     def process_exception(self, request: Request, exception: Exception) -> None:
         if isinstance(exception, CannotResolveHostError | DNSLookupError) and not isinstance(
@@ -89,7 +115,56 @@ class NetworkGuardMiddleware:
     def _resolver(self) -> GuardedResolver:
         from twisted.internet import reactor
 
-        return guarded_resolver(reactor, self.allow_private, self.dns_cache_size, self.dns_timeout)
+        return guarded_resolver(
+            reactor, self.allow_private, self.dns_cache_size, self.dns_timeout, self.proxies
+        )
+
+
+class SourceFetchOptionsMiddleware:
+    """A source's own fetch options (``crawler.fetch_options``) on every request of its
+    crawl: feeds, sitemaps, listing pages, article pages, redirects, and robots.txt (this
+    middleware comes first, so the robots.txt middleware matches rules against the source's
+    User-Agent, and its robots.txt request passes here too). A crawl is one source, so the
+    options are its spider's ``fetch_options``; several sources crawl at once, each with its
+    own.
+
+    The User-Agent and the proxy go with every request. The headers and cookies, which are
+    often credentials, go only to the source's own hosts (those whose articles it follows):
+    a redirect or a sitemap elsewhere gets neither, even from the request it came from.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        options: FetchOptions | None = getattr(self.crawler.spider, "fetch_options", None)
+        if options is None:
+            return
+        if options.user_agent:
+            request.headers.setdefault(b"User-Agent", options.user_agent)
+        if options.proxy and "proxy" not in request.meta:  # a retry or redirect has it
+            request.meta["proxy"] = options.proxy
+        own = in_scope(urlparse_cached(request).hostname or "", options.domains)
+        for name, value in options.headers:
+            if own:
+                request.headers.setdefault(name, value)
+            elif request.headers.get(name) == value.encode():
+                del request.headers[name]
+
+
+class ConfiguredProxyMiddleware(HttpProxyMiddleware):
+    """Scrapy's proxy middleware for ``request.meta["proxy"]`` (set from the source's
+    ``proxy``), without the proxies of the environment (``http_proxy``, ...): newsrelay's
+    proxies are per source, in the config, and a variable set for something else must not
+    send every crawl through a proxy."""
+
+    def __init__(self, auth_encoding: str | None = "latin-1") -> None:
+        super().__init__(auth_encoding)
+        self.proxies = {}
 
 
 class HttpOnlyMetaRefreshMiddleware(MetaRefreshMiddleware):

@@ -9,12 +9,21 @@ name can resolve to a public address for the check and to a private one for the 
 the address that was checked. IP literals (which need no DNS) and non-http(s) schemes are
 refused earlier, by ``crawler.middlewares.NetworkGuardMiddleware``, with a clearer message.
 
+A request through a source's proxy is connected by the proxy, which resolves the page's host
+itself: the reactor only ever connects to the proxy, which is let through wherever it is (the
+operator chose it). So ``NetworkGuardMiddleware`` looks the page's host up here first
+(:func:`resolved_addresses`) and refuses it as it would without a proxy. The proxy looks the
+name up again: a name whose answer changes in between (DNS rebinding), or a proxy that sees
+other DNS, still reaches whatever the proxy can reach, so a proxy inside a private network
+should refuse private destinations itself.
+
 The resolver belongs to the reactor, so it is shared by every crawl in the process; a
 process runs one config, so ``[fetch] allow_private_networks`` is one setting per process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 import threading
@@ -202,12 +211,21 @@ class GuardedResolver(CachingHostnameResolver):
     """
 
     def __init__(
-        self, reactor: Any, cache_size: int, allow_private: bool, timeout: float = 0.0
+        self,
+        reactor: Any,
+        cache_size: int,
+        allow_private: bool,
+        timeout: float = 0.0,
+        proxies: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(reactor, cache_size)
         self.original_resolver = ThreadedLookup(reactor)  # type: ignore[assignment]
         self.allow_private = allow_private
         self.timeout = timeout
+        # The hosts of the config's proxies: the operator's choice, wherever they are (a
+        # proxy on loopback or the LAN is the usual setup). NetworkGuardMiddleware refuses
+        # them as the host of a page.
+        self.proxies = proxies
         self.refused: LocalCache[str, str] = LocalCache(1000)  # name -> an address it had
         self.timed_out: LocalCache[str, float] = LocalCache(1000)  # name -> seconds waited
 
@@ -216,7 +234,7 @@ class GuardedResolver(CachingHostnameResolver):
         settings = crawler.settings
         allow_private = settings.getbool("NEWSRELAY_ALLOW_PRIVATE_NETWORKS")
         timeout = settings.getfloat("DNS_TIMEOUT")
-        return cls(reactor, dns_cache_size(settings), allow_private, timeout)
+        return cls(reactor, dns_cache_size(settings), allow_private, timeout, proxy_hosts(settings))
 
     def resolveHostName(
         self,
@@ -227,7 +245,7 @@ class GuardedResolver(CachingHostnameResolver):
         transportSemantics: str = "TCP",
     ) -> IHostResolution:
         receiver: Any = resolutionReceiver
-        if not self.allow_private:
+        if not self.allow_private and hostName.lower() not in self.proxies:
             receiver = _PublicOnly(resolutionReceiver, hostName, self.refused)
         if self.timeout > 0 and parse_ip(hostName) is None:
             receiver = _Deadline(receiver, hostName, self.timeout, self.reactor, self.timed_out)
@@ -250,8 +268,17 @@ def dns_cache_size(settings: BaseSettings) -> int:
     return settings.getint("DNSCACHE_SIZE") if settings.getbool("DNSCACHE_ENABLED") else 0
 
 
+def proxy_hosts(settings: BaseSettings) -> frozenset[str]:
+    """The hosts of the config's proxies (``NEWSRELAY_PROXY_HOSTS``), lower case."""
+    return frozenset(host.lower() for host in settings.getlist("NEWSRELAY_PROXY_HOSTS"))
+
+
 def guarded_resolver(
-    reactor: Any, allow_private: bool, cache_size: int, timeout: float = 0.0
+    reactor: Any,
+    allow_private: bool,
+    cache_size: int,
+    timeout: float = 0.0,
+    proxies: frozenset[str] = frozenset(),
 ) -> GuardedResolver:
     """The reactor's resolver with this policy, installed now unless it already is.
 
@@ -264,8 +291,38 @@ def guarded_resolver(
         isinstance(current, GuardedResolver)
         and current.allow_private == allow_private
         and current.timeout == timeout
+        and current.proxies == proxies
     ):
         return current
-    resolver = GuardedResolver(reactor, cache_size, allow_private, timeout)
+    resolver = GuardedResolver(reactor, cache_size, allow_private, timeout, proxies)
     resolver.install_on_reactor()
     return resolver
+
+
+@implementer(IResolutionReceiver)
+class _Collect:
+    """The addresses of one resolution, into a future."""
+
+    def __init__(self) -> None:
+        self.addresses: list[str] = []
+        self.done: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+
+    def resolutionBegan(self, resolution: IHostResolution) -> None:
+        pass
+
+    def addressResolved(self, address: IAddress) -> None:
+        self.addresses.append(str(getattr(address, "host", "")))
+
+    def resolutionComplete(self) -> None:
+        if not self.done.done():
+            self.done.set_result(self.addresses)
+
+
+async def resolved_addresses(resolver: GuardedResolver, host: str, port: int) -> list[str]:
+    """The addresses of ``host`` that ``resolver`` lets a connection use (none: refused, timed
+    out or unknown; its ``refusal`` and ``timeout_of`` say which): for a request that a proxy
+    connects, where the reactor never resolves the page's host itself."""
+    collect = _Collect()
+    receiver: Any = collect  # an IResolutionReceiver (zope interfaces defeat mypy)
+    resolver.resolveHostName(receiver, host, port)
+    return await collect.done

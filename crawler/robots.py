@@ -20,6 +20,8 @@ from scrapy.http import Request
 from scrapy.utils.datatypes import LocalCache
 from scrapy.utils.httpobj import urlparse_cached
 
+from crawler.fetch_options import FetchOptions
+
 FAILED_TTL = 600.0
 
 
@@ -33,8 +35,10 @@ class _Entry:
     expires: float
 
 
-# netloc -> the robots.txt of that host, shared by every crawl in this process
-_SHARED: LocalCache[str, _Entry] = LocalCache(10_000)
+# (netloc, fetch options) -> the robots.txt of that host, shared by every crawl in this
+# process whose source fetches the same way: a source with a proxy or its own User-Agent,
+# headers or cookies reads robots.txt as it reads the site.
+_SHARED: LocalCache[tuple[str, FetchOptions | None], _Entry] = LocalCache(10_000)
 
 
 class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
@@ -43,9 +47,10 @@ class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
         self.ttl = crawler.settings.getfloat("NEWSRELAY_ROBOTS_TTL", 3600.0)
 
     async def robot_parser(self, request: Request) -> Any:
-        netloc = urlparse_cached(request).netloc
+        options = getattr(self.crawler.spider, "fetch_options", None)
+        key = (urlparse_cached(request).netloc, options)
         while True:
-            entry = _SHARED.get(netloc)
+            entry = _SHARED.get(key)
             if entry is None or entry.expires <= time.monotonic():
                 break
             if entry.parser.done() and entry.parser.exception() is None:
@@ -55,12 +60,12 @@ class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
             except _Abandoned:
                 continue
         mine = _Entry(asyncio.get_running_loop().create_future(), time.monotonic() + self.ttl)
-        _SHARED[netloc] = mine
+        _SHARED[key] = mine
         try:
             parser = await super().robot_parser(request)
         except BaseException:
-            if _SHARED.get(netloc) is mine:
-                del _SHARED[netloc]
+            if _SHARED.get(key) is mine:
+                del _SHARED[key]
             mine.parser.set_exception(_Abandoned())
             mine.parser.exception()  # retrieved: no "never retrieved" warning without waiters
             raise

@@ -14,6 +14,8 @@ from typing import Any
 from scrapy.settings import Settings
 from scrapy.settings import default_settings as _scrapy
 
+from crawler.fetch_options import proxy_host
+
 if typing.TYPE_CHECKING:  # (an upper-case name here would become a Scrapy setting)
     from crawler.config import Config
 
@@ -64,7 +66,8 @@ MEMUSAGE_ENABLED = False
 # RemoteControl's import alone pulls in aiohttp (~0.2 s of CPU on every crawl, an unchanged
 # re-poll included; the cookies middleware pulls in tldextract). Left out: the control
 # ports (above), feed exports (items go to the database), LogStats, SpiderState,
-# MemoryUsage, proxies, HTTP auth, per-request download stats, cookies (COOKIES_ENABLED is
+# MemoryUsage, Scrapy's proxy middleware (crawler.middlewares has one without the
+# environment's proxies), HTTP auth, per-request download stats, cookies (COOKIES_ENABLED is
 # off, so it would raise NotConfigured anyway), depth limits, Scrapy's retry and
 # meta-refresh middlewares, which crawler.middlewares replaces, and two spider middlewares
 # each request of a feed passed through: URL length (canonical_url refuses a link over
@@ -100,6 +103,9 @@ EXTENSIONS = {
     "crawler.logfilters.OneLineLogs": 0,  # one log line per failure, no Scrapy tracebacks
 }
 DOWNLOADER_MIDDLEWARES = {
+    # A source's own User-Agent, headers, cookies and proxy on each of its requests; before
+    # the robots.txt middleware, which matches the rules against the request's User-Agent.
+    "crawler.middlewares.SourceFetchOptionsMiddleware": 90,
     # Scrapy's robots.txt middleware, with each host's robots.txt shared by every crawl.
     "crawler.robots.SharedRobotsTxtMiddleware": 100,
     # After the retries (550), so that a refused address is not retried; robots.txt
@@ -108,7 +114,13 @@ DOWNLOADER_MIDDLEWARES = {
     # Scrapy's retries, spaced out with exponential backoff and Retry-After.
     "crawler.middlewares.BackoffRetryMiddleware": 550,
     "crawler.middlewares.HttpOnlyMetaRefreshMiddleware": 580,
+    # Scrapy's proxy middleware (request.meta["proxy"], Proxy-Authorization from the URL's
+    # credentials), for the sources' proxies only: not the http_proxy environment variables.
+    "crawler.middlewares.ConfiguredProxyMiddleware": 750,
 }
+# RFC 7617's charset for Basic credentials (Scrapy's default, latin-1, cannot encode every
+# password).
+HTTPPROXY_AUTH_ENCODING = "utf-8"
 NEWSRELAY_RETRY_BACKOFF_BASE = 1.0  # seconds; attempt n waits up to base * 2**n (full jitter)
 NEWSRELAY_RETRY_MAX_WAIT = 60.0  # a longer Retry-After is not waited for within a crawl
 NEWSRELAY_ROBOTS_TTL = 3600.0  # seconds a host's robots.txt is kept for every crawl
@@ -125,6 +137,7 @@ LOG_LEVEL = "WARNING"
 NEWSRELAY_CONFIGURED = False
 NEWSRELAY_CONFIG = None
 NEWSRELAY_ALLOW_PRIVATE_NETWORKS = False
+NEWSRELAY_PROXY_HOSTS: list[str] = []  # hosts of the sources' proxies (fetch_settings)
 NEWSRELAY_NEAR_THRESHOLD = 0.7  # None turns near-duplicate detection off
 
 # Scrapy 2.19's own downloader ignores CONCURRENT_REQUESTS_PER_DOMAIN under asyncio.
@@ -144,6 +157,8 @@ def fetch_settings(config: Config) -> dict[str, Any]:
         "RETRY_TIMES": fetch.retries,
         "AUTOTHROTTLE_ENABLED": fetch.autothrottle,
         "NEWSRELAY_ALLOW_PRIVATE_NETWORKS": fetch.allow_private_networks,
+        # The sources' proxies: the private-network guard lets connections to them through.
+        "NEWSRELAY_PROXY_HOSTS": sorted({proxy_host(s.proxy) for s in config.sources if s.proxy}),
         "NEWSRELAY_NEAR_THRESHOLD": (
             config.dedup.near_threshold if config.dedup.near_duplicates else None
         ),

@@ -16,6 +16,7 @@ import click
 
 from crawler.config import Config, ConfigError
 from crawler.dates import parse_moment
+from crawler.fetch_options import mask_fetch_secrets
 from crawler.services import open_services, warm_for
 from crawler.source_run import CrawlOptions
 from crawler.urls import mask_secrets
@@ -347,6 +348,7 @@ def show_config(state: State) -> None:
         for key in ("secret", "password"):
             if destination.get(key):
                 destination[key] = "***"
+    data["sources"] = [mask_fetch_secrets(source) for source in data["sources"]]
     shown = json.dumps({"path": str(state.config.path), **data}, indent=2)
     click.echo(mask_secrets(shown))
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 import email.utils
 import gzip
 import hashlib
+import http.cookies
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -44,6 +46,9 @@ class Route:
     # A body made per request, chunk by chunk, instead of ``body`` (see LocalSite.add_stream).
     stream: Callable[[], Iterable[bytes]] | None = None
     length: int | None = None  # the Content-Length a stream declares; None: chunked
+    # Answered only to requests carrying these headers and cookies (403 otherwise).
+    required_headers: dict[str, str] = field(default_factory=dict)
+    required_cookies: dict[str, str] = field(default_factory=dict)
 
     @property
     def etag(self) -> str:
@@ -62,7 +67,9 @@ class RecordedRequest:
 class LocalSite:
     """Serve registered routes on ``host`` (loopback only) from a background thread."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> None:
         if not host.startswith("127.") and host not in ("localhost", "::1"):
             raise ValueError(f"LocalSite serves loopback only, not {host}")
         self._routes: dict[str, Route] = {}
@@ -73,6 +80,9 @@ class LocalSite:
         self.streamed: dict[str, int] = {}  # stream path -> bytes sent, over all requests
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
+        self.scheme = "https" if tls else "http"  # tls: answer https (tests.tls)
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread: threading.Thread | None = None
 
     # -- routes ---------------------------------------------------------------------------
@@ -88,11 +98,15 @@ class LocalSite:
         gzip: bool = False,
         delay: float = 0.0,
         statuses: list[int] | None = None,
+        required_headers: dict[str, str] | None = None,
+        required_cookies: dict[str, str] | None = None,
     ) -> str:
         """Register ``path`` (with or without a query) and return its absolute URL.
 
         ``delay``: seconds to wait before each answer. ``statuses``: statuses answered first,
         one per request, before ``status`` (a 503 then 200 is ``statuses=[503]``).
+        ``required_headers``/``required_cookies``: a request without each of these (name
+        and value) is answered 403, as a site behind a key or a login would.
         """
         data = body.encode("utf-8") if isinstance(body, str) else body
         with self._lock:
@@ -105,6 +119,8 @@ class LocalSite:
                 gzip,
                 delay,
                 list(statuses or []),
+                required_headers=dict(required_headers or {}),
+                required_cookies=dict(required_cookies or {}),
             )
         return self.url(path)
 
@@ -144,7 +160,7 @@ class LocalSite:
         host, port = self._server.server_address[:2]
         if isinstance(host, bytes):  # typeshed allows it; AF_INET servers give a str
             host = host.decode("ascii")
-        return f"http://{host}:{port}{path}"
+        return f"{self.scheme}://{host}:{port}{path}"
 
     @property
     def base(self) -> str:
@@ -248,6 +264,8 @@ def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
             route = site._route(self.path)
             if route is None:
                 route = Route(b"not found", status=404, content_type="text/plain")
+            elif not self._admitted(route):
+                route = Route(b"forbidden", status=403, content_type="text/plain")
             status, body, headers = site._status(route), route.body, dict(route.headers)
             if route.conditional and status == 200:
                 headers.setdefault("ETag", route.etag)
@@ -260,6 +278,13 @@ def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
             if route.delay > 0:
                 time.sleep(route.delay)
             return status, body, headers, route
+
+        def _admitted(self, route: Route) -> bool:
+            cookies = http.cookies.SimpleCookie(self.headers.get("Cookie", ""))
+            sent = {name: morsel.value for name, morsel in cookies.items()}
+            return all(self.headers.get(k) == v for k, v in route.required_headers.items()) and all(
+                sent.get(k) == v for k, v in route.required_cookies.items()
+            )
 
         def _stream(self, route: Route, send_body: bool) -> None:
             assert route.stream is not None
@@ -336,7 +361,7 @@ class SilentServer:
 
     def url(self, path: str = "/") -> str:
         host, port = self._socket.getsockname()[:2]
-        return f"http://{host}:{port}{path}"
+        return f"{self.scheme}://{host}:{port}{path}"
 
     def _accept(self) -> None:
         while not self._stop.is_set():

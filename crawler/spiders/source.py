@@ -31,6 +31,7 @@ from crawler.entries import (
 from crawler.extracted import Page
 from crawler.failures import CrawlStopping, describe_exception, describe_failure, is_transient
 from crawler.feed_parser import FeedEntry, ParsedFeed
+from crawler.fetch_options import FetchOptions
 from crawler.polling import conditional_headers, next_poll_bound, validators
 from crawler.processing import process_feed, process_page
 from crawler.scope import source_domains
@@ -79,6 +80,8 @@ class SourceSpider(scrapy.Spider):
         )
         self.domains = source_domains(self.run.source)
         self.editing = editing_for(config.filters, self.run.source)
+        # Read by crawler.middlewares.SourceFetchOptionsMiddleware for each request.
+        self.fetch_options = FetchOptions.of(self.run.source, self.domains)
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:

@@ -1,0 +1,171 @@
+"""A source's fetch options: the User-Agent, headers, cookies and proxy of everything the
+source fetches (feeds, sitemaps, listing pages, article pages, robots.txt).
+
+The config types validate them once (a bad value is one config line, never a broken request
+at crawl time); :class:`FetchOptions` is what a crawl applies, request by request
+(``crawler.middlewares.SourceFetchOptionsMiddleware``). No Scrapy here: the config loads
+without it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator
+
+# RFC 9110 token: the characters of a header name (and of a cookie name, RFC 6265).
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# A header value: no control character but the tab (CR or LF would start a new header).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# RFC 6265 cookie-octets, optionally in double quotes: no space, quote, comma, semicolon or
+# backslash.
+_OCTETS = r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*"
+_COOKIE_VALUE = re.compile(rf'^(?:{_OCTETS}|"{_OCTETS}")$')
+# Headers that the HTTP client or newsrelay itself sets, or that have keys of their own.
+_RESERVED = {
+    "host": "the client sets it from the URL",
+    "content-length": "the client sets it",
+    "transfer-encoding": "the client sets it",
+    "connection": "the client sets it",
+    "keep-alive": "the client sets it",
+    "te": "the client sets it",
+    "upgrade": "the client sets it",
+    "proxy-connection": "the client sets it",
+    "proxy-authorization": "put the credentials in the proxy URL",
+    "user-agent": "use the source's user_agent key",
+    "cookie": "use the source's cookies table",
+}
+# Header names whose value `newsrelay config` shows as *** (credentials, sessions, keys).
+_SECRET_HEADER = re.compile(r"auth|cookie|token|secret|key|session|password|signature", re.I)
+_PROXY_FORM = "http://[user:password@]host[:port]"
+
+
+def _display(url: str) -> str:
+    """A proxy URL fit for an error message: whatever stands before its host's ``@`` (user,
+    password, or a password the URL could not even be parsed around) as ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return scheme + sep + rest
+
+
+def _check_proxy(url: str) -> str:
+    shown = _display(url)
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    if scheme.startswith("socks"):
+        raise ValueError(f"{shown!r}: SOCKS proxies are not supported yet; use an http:// proxy")
+    if scheme == "https":
+        raise ValueError(
+            f"{shown!r}: https:// proxies are not supported (Scrapy cannot tunnel https pages "
+            "through them); use http://: https pages stay encrypted through its CONNECT tunnel"
+        )
+    if scheme != "http":
+        raise ValueError(f"{shown!r} is not a proxy URL like {_PROXY_FORM!r}")
+    if not _well_formed(url):
+        hint = " (percent-encode '/', '?', '#' and '%' in the password)" if "@" in url else ""
+        raise ValueError(f"{shown!r} is not a proxy URL like {_PROXY_FORM!r}{hint}")
+    return url
+
+
+def _well_formed(url: str) -> bool:
+    """``scheme://[user:password@]host[:port][/]``, and nothing more."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # a port that is not 0-65535 raises ValueError
+    except ValueError:
+        return False
+    return bool(parts.hostname) and parts.path in ("", "/") and not (parts.query or parts.fragment)
+
+
+def _check_user_agent(value: str) -> str:
+    if not value.strip() or _CONTROL.search(value):
+        raise ValueError("a User-Agent must be one line of text")
+    return value
+
+
+def _check_headers(headers: dict[str, str]) -> dict[str, str]:
+    seen: set[str] = set()
+    for name, value in headers.items():
+        lower = name.lower()
+        if not _TOKEN.match(name):
+            raise ValueError(f"{name!r} is not a header name (letters, digits and !#$%&'*+.^_`|~-)")
+        if lower in _RESERVED:
+            raise ValueError(f"header {name!r} cannot be set here: {_RESERVED[lower]}")
+        if lower in seen:
+            raise ValueError(f"header {name!r} is given twice")
+        seen.add(lower)
+        if _CONTROL.search(value):  # the value is not quoted: it may be a secret
+            raise ValueError(f"header {name!r}: its value has a CR, LF or other control character")
+    return headers
+
+
+def _check_cookies(cookies: dict[str, str]) -> dict[str, str]:
+    for name, value in cookies.items():
+        if not _TOKEN.match(name):
+            raise ValueError(f"{name!r} is not a cookie name")
+        if not _COOKIE_VALUE.match(value):  # not quoted: a session cookie is a secret
+            raise ValueError(
+                f"cookie {name!r}: a value may not contain spaces, quotes, commas, semicolons, "
+                "backslashes or control characters (percent-encode them)"
+            )
+    return cookies
+
+
+ProxyUrl = Annotated[str, AfterValidator(_check_proxy)]
+UserAgent = Annotated[str, AfterValidator(_check_user_agent)]
+Headers = Annotated[dict[str, str], AfterValidator(_check_headers)]
+Cookies = Annotated[dict[str, str], AfterValidator(_check_cookies)]
+
+
+class _Source(Protocol):
+    """What a source config has that this module reads (``crawler.config.SourceConfig``)."""
+
+    user_agent: str | None
+    headers: dict[str, str]
+    cookies: dict[str, str]
+    proxy: str | None
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """What one source's requests carry. Hashable: robots.txt is shared per host only among
+    sources whose options are equal (``crawler.robots``)."""
+
+    user_agent: str | None
+    headers: tuple[tuple[str, str], ...]  # the headers table, plus Cookie from cookies
+    proxy: str | None  # with its credentials, for Scrapy's proxy middleware
+    # Hosts that get the headers and cookies: the source's own sites (crawler.scope).
+    domains: frozenset[str]
+
+    @classmethod
+    def of(cls, source: _Source, domains: frozenset[str]) -> FetchOptions | None:
+        """The options of ``source``, or None when it sets none."""
+        headers = list(source.headers.items())
+        if source.cookies:
+            headers.append(("Cookie", "; ".join(f"{k}={v}" for k, v in source.cookies.items())))
+        if source.user_agent is None and not headers and source.proxy is None:
+            return None
+        return cls(source.user_agent, tuple(headers), source.proxy, domains)
+
+
+def proxy_host(url: str) -> str:
+    """The host of a proxy URL, lower case (validated URLs have one)."""
+    return (urlsplit(url).hostname or "").lower()
+
+
+def mask_fetch_secrets(source: dict[str, Any]) -> dict[str, Any]:
+    """A source as ``newsrelay config`` prints it (``model_dump`` form): the proxy's password,
+    every cookie value and the value of each header named like a credential as ``***``."""
+    shown = dict(source)
+    if shown.get("proxy"):
+        parts = urlsplit(shown["proxy"])
+        if parts.password is not None:
+            netloc = f"{parts.username}:***@" + parts.netloc.rpartition("@")[2]
+            shown["proxy"] = parts._replace(netloc=netloc).geturl()
+    headers = shown.get("headers") or {}
+    shown["headers"] = {k: "***" if _SECRET_HEADER.search(k) else v for k, v in headers.items()}
+    shown["cookies"] = dict.fromkeys(shown.get("cookies") or {}, "***")
+    return shown
