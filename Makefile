@@ -45,9 +45,12 @@ bench-cluster: install
 bench-console: install
 	$(BIN)/python bench/console_bench.py
 
-# Needs the public datasets beside it: see bench/extract_bench.py (they are not in git).
+# The public datasets are not in git (see bench/extract_bench.py for their licences): the first
+# run clones them into bench/data/extraction, which git ignores.
+EXTRACT_DATA ?= bench/data/extraction
 bench-extract: install
-	$(BIN)/python bench/extract_bench.py
+	test -d $(EXTRACT_DATA) || git clone --depth 1 https://github.com/j-szulc/html-cleaning-dataset-merged $(EXTRACT_DATA)
+	$(BIN)/python bench/extract_bench.py --data $(EXTRACT_DATA)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache
