@@ -11,6 +11,7 @@ import os
 import re
 import tomllib
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -272,10 +273,15 @@ class Config(Strict):
         known = ", ".join(d.name for d in self.destinations) or "none"
         raise ConfigError(f"unknown destination {name!r} (configured: {known})")
 
+    @cached_property
+    def _sources_by_name(self) -> dict[str, SourceConfig]:
+        return {source.name: source for source in self.sources}
+
     def source(self, name: str) -> SourceConfig:
-        for source in self.sources:
-            if source.name == name:
-                return source
+        """The source named ``name``: a dict lookup, as each poll of each source asks."""
+        found = self._sources_by_name.get(name)
+        if found is not None:
+            return found
         known = ", ".join(s.name for s in self.sources) or "none"
         raise ConfigError(f"unknown source {name!r} (configured: {known})")
 
