@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from crawler.storage_thread import StorageThread
+from storage.db import StorageError, open_database
 from storage.records import ParagraphSeen
-from storage.templates import KEEP_PER_SOURCE, template_paragraphs
+from storage.templates import KEEP_PER_SOURCE, source_template, template_paragraphs
 
 # A paragraph on this many distinct pages of a source is its boilerplate. Two is what a story
 # shares with its own follow-up or a copy of it in another section; three distinct articles
@@ -82,3 +84,22 @@ class SourceTemplate:
         recent = sorted(self._seen.items(), key=lambda item: item[1].last_seen, reverse=True)
         self._seen = dict(recent[:KEEP_PER_SOURCE])
         self._boilerplate &= self._seen.keys()
+
+
+def stored_boilerplate(database_url: str, source: str) -> frozenset[int] | None:
+    """The boilerplate stored for ``source`` (for ``newsrelay extract --source``), or None
+    when there is no database to read it from: a SQLite file that does not exist is not
+    created, and a database that cannot be read is no error for a look at one page."""
+    if database_url.startswith("sqlite:///") and not Path(database_url[10:]).is_file():
+        return None
+    try:
+        db = open_database(database_url, create=False)
+    except StorageError:
+        return None
+    try:
+        seen = source_template(db, source)
+    except StorageError:
+        return None
+    finally:
+        db.dispose()
+    return frozenset(key for key, s in seen.items() if s.pages >= BOILERPLATE_PAGES)

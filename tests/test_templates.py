@@ -20,7 +20,7 @@ from storage.records import ArticleRecord
 from storage.sources import ensure_source
 from storage.templates import template_paragraphs
 from tests.localsite import LocalSite
-from tests.support import export
+from tests.support import export, run_newsrelay
 from tests.test_editorial import FOLLOW_US, config_with, crawl, paragraphs, serve_feed
 
 TEASER = ["Read also: the council budget explained in ten charts", "Ferry timetable for winter"]
@@ -121,6 +121,27 @@ def test_learn_template_false_keeps_every_paragraph(site: LocalSite, tmp_path: P
         assert template_paragraphs(db, ensure_source(db, "wire", []).source_id) == {}
     finally:
         db.dispose()
+
+
+def test_extract_applies_the_stored_template(site: LocalSite, tmp_path: Path) -> None:
+    """``newsrelay extract URL --source NAME`` drops what the source's crawls learnt, and says
+    how many paragraphs went; without ``--source`` it shows the page as extracted."""
+    config = config_with(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'nr.db'}",
+        serve_feed(site, stories(["d1", "d2", "d3"])),
+        "",
+    )
+    crawl(config)
+    url = site.add("/news/d4.html", story_page("d4", paragraphs("d4", 3)))
+
+    shown = run_newsrelay("extract", url, "--source", "wire", config=config)
+    assert shown.returncode == 0, shown.stderr
+    assert "template: 3 paragraphs dropped" in shown.stdout.splitlines()
+    assert FOLLOW_US not in shown.stdout and TEASER[0] not in shown.stdout
+    assert all(p in shown.stdout for p in paragraphs("d4", 3))
+    plain = run_newsrelay("extract", url, config=config)
+    assert FOLLOW_US in plain.stdout and "template:" not in plain.stdout
 
 
 def test_the_record_counts_pages_and_forgets_old_paragraphs(db_url: str) -> None:
