@@ -111,6 +111,7 @@ class SourceConfig(Strict):
     languages: list[LanguageTag] = Field(default_factory=list)
     rewrite: list[Rewrite] = Field(default_factory=list)
     drop_paragraphs: list[Regex] = Field(default_factory=list)
+    learn_template: bool = True  # drop paragraphs recurring on its pages (crawler.templates)
     # What every request of the source carries (crawler.fetch_options): default [fetch]
     # user_agent; headers and cookies go to the source's own hosts only.
     user_agent: UserAgent | None = None

@@ -37,3 +37,7 @@ class Page:
     keys: TextKeys | None  # None when the page has no text
     title: str | None = None  # the page's, else the feed entry's; rewritten
     filtered: str | None = None  # the editorial rule that drops the article, if any
+    # The fingerprints of its paragraphs before the source's template dropped any (to learn
+    # the template from; empty when the source learns none), and how many it dropped.
+    paragraphs: tuple[int, ...] = ()
+    template_dropped: int = 0

@@ -38,6 +38,11 @@ _LETTER_VARIANTS = str.maketrans(
 # Arabic diacritics (harakat) carry no identity for dedup.
 _DIACRITICS = re.compile("[\u064b-\u065f\u0670]")
 _WORD = re.compile(r"\w+")
+# A list item's line in the text starts with "- "; its <li> in the HTML does not.
+_LIST_MARK = re.compile(r"^[-*\u2022]\s+")
+
+# Shorter lines ("Share", "Photo: AP") are no template paragraph: trafilatura judges those.
+MIN_PARAGRAPH_CHARS = 20
 
 SHINGLE_WORDS = 3
 LSH_BANDS = 16
@@ -193,3 +198,23 @@ def _near_keys(hashes: np.ndarray) -> NearKeys | None:
         for band in range(LSH_BANDS)
     )
     return NearKeys(bands, hashes.tobytes())
+
+
+def paragraph_key(line: str) -> int | None:
+    """The fingerprint of one paragraph of a page, to learn its source's template with
+    (``crawler.templates``): a signed 64-bit blake2b (a BIGINT) of its text NFKC, case-folded,
+    whitespace collapsed, without a list marker; digits kept ("5 dead" is not "6 dead").
+    None for a line under ``MIN_PARAGRAPH_CHARS`` once normalised. Only the key is normalised:
+    the text keeps every character (U+200C too)."""
+    folded = unicodedata.normalize("NFKC", _LIST_MARK.sub("", line.strip())).casefold()
+    normalized = " ".join(folded.split())
+    if len(normalized) < MIN_PARAGRAPH_CHARS:
+        return None
+    digest = hashlib.blake2b(normalized.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+def paragraph_keys(text: str) -> tuple[int, ...]:
+    """The distinct fingerprints of the paragraphs (lines) of ``text``, in order."""
+    keys = (paragraph_key(line) for line in text.split("\n"))
+    return tuple(dict.fromkeys(key for key in keys if key is not None))

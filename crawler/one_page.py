@@ -28,10 +28,12 @@ def extract_one(
     page_url: str | None = None,
     rules: ExtractRules | None = None,
     editing: Editing | None = None,
+    template: frozenset[int] | None = None,
 ) -> tuple[str, Page]:
     """The address of ``target`` (a URL, or a file that came from ``page_url``) and what the
     page pipeline makes of it with ``rules`` and ``editing`` (a source's rewrites, and the
-    filter that would drop it: every rule judged on the page, its title included). Blocking."""
+    filter that would drop it: every rule judged on the page, its title included) and
+    ``template`` (the source's boilerplate paragraphs). Blocking."""
     if target.startswith(("http://", "https://")):
         fetched = fetch_page(config, target)
         if fetched.error or fetched.status is None or fetched.status >= 400:
@@ -46,7 +48,9 @@ def extract_one(
             raise PageUnavailable(f"cannot read {target}: {exc.strerror}") from None
         content_type, url = None, page_url or path.resolve().as_uri()
     entry_url = canonical_or_none(url) or url  # as a crawl judges an entry's link
-    return url, process_page(body, content_type, url, None, False, rules, editing, entry_url)
+    return url, process_page(
+        body, content_type, url, None, False, rules, editing, entry_url, None, template
+    )
 
 
 def fetch_page(config: Config, url: str) -> FetchedPage:

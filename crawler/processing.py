@@ -29,6 +29,7 @@ def process_page(
     editing: Editing | None = None,
     entry_url: str | None = None,
     entry_title: str | None = None,
+    template: frozenset[int] | None = None,
 ) -> Page:
     """Decode (HTTP header, BOM, then ``<meta charset>``, like Scrapy), extract, edit, judge,
     compute keys.
@@ -37,7 +38,9 @@ def process_page(
     ``editing`` (a source's rules) drops paragraphs and rewrites before the keys are
     computed, so the keys are those of the text stored; then says which filter, if any,
     drops the article, judging the entry's canonical ``entry_url`` and ``entry_title`` (when
-    the entry has one) as they were judged before the fetch.
+    the entry has one) as they were judged before the fetch. ``template`` (the source's
+    boilerplate paragraph fingerprints; None: the source learns none) drops those paragraphs
+    after the editing, before the keys; the page's own fingerprints come back to learn from.
     """
     from w3lib.encoding import html_to_unicode
 
@@ -55,6 +58,12 @@ def process_page(
         from crawler.rewriting import edit_article
 
         title, text, body_html = edit_article(editing, title, text, body_html)
+    paragraphs: tuple[int, ...] = ()
+    dropped = 0
+    if template is not None and text:
+        from crawler.rewriting import drop_template
+
+        text, body_html, paragraphs, dropped = drop_template(text, body_html, template)
     if not text:
         return Page(extracted, "", "", None, title)
     keys = text_keys(text)
@@ -64,7 +73,7 @@ def process_page(
     if editing is not None:
         judged = (entry_url or url, entry_title or title)
         filtered = editing.after_extraction(*judged, text, extracted.language)
-    return Page(extracted, text, body_html, keys, title, filtered)
+    return Page(extracted, text, body_html, keys, title, filtered, paragraphs, dropped)
 
 
 def process_feed(body: bytes, url: str, content_type: str | None) -> ParsedFeed:

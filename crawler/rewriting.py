@@ -7,16 +7,20 @@ innermost block element of the HTML), then each ``text`` rewrite is applied in o
 line of the text and to each run of text of the HTML (never to its markup); ``title``
 rewrites to the title. Nothing here removes a character the patterns do not match: the
 Persian half-space (U+200C) is no whitespace to ``str.split`` or ``str.strip``.
+
+The source's learnt template (``crawler.templates``) goes last, the same way: a paragraph
+whose fingerprint is one of its boilerplate paragraphs, from the text and from the HTML.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence, Set
 
 from lxml import html as lxml_html
 from lxml.html import HtmlElement
 
 from crawler.editorial import Editing, compiled
+from crawler.fingerprints import paragraph_key, paragraph_keys
 
 # Elements that hold a paragraph; the innermost one of them holding a match is dropped.
 BLOCKS = (
@@ -24,6 +28,10 @@ BLOCKS = (
     "dd", "dt", "figcaption",
 )  # fmt: skip
 _WRAPPER = ("<div>", "</div>")
+# What a template may leave of a page at least: else it is kept whole. An outlet whose every
+# article ends with one long standard paragraph, or a page of boilerplate only, is not blanked.
+MIN_KEPT_CHARS = 200
+MIN_KEPT_SHARE = 0.5
 
 Rules = Sequence[tuple[str, str]]  # (pattern, replacement)
 
@@ -56,15 +64,45 @@ def edit_html(fragment: str, drops: Sequence[str], rules: Rules) -> str:
     if not fragment.strip():
         return fragment
     root = lxml_html.fragment_fromstring(fragment, create_parent="div")
-    changed = False
-    for block in _innermost_blocks(root):
-        if _found(_block_text(block), drops):
-            block.drop_tree()
-            changed = True
+    changed = _drop_blocks(root, lambda text: _found(text, drops))
     if rules:
         changed = _rewrite_runs(root, rules) or changed
-    if not changed:
-        return fragment
+    return _serialized(root) if changed else fragment
+
+
+def drop_template(
+    text: str, html: str, boilerplate: Set[int]
+) -> tuple[str, str, tuple[int, ...], int]:
+    """``text`` and ``html`` without the paragraphs whose fingerprint is in ``boilerplate``,
+    the fingerprints of every paragraph of ``text`` (before), and how many lines went.
+
+    Nothing goes when what would remain is under ``MIN_KEPT_CHARS`` or under
+    ``MIN_KEPT_SHARE`` of the text: then the page is kept as it is.
+    """
+    keys = paragraph_keys(text)
+    if boilerplate.isdisjoint(keys):
+        return text, html, keys, 0
+    lines = text.split("\n")
+    kept = [line for line in lines if paragraph_key(line) not in boilerplate]
+    remaining = "\n".join(kept)
+    if len(remaining) < max(MIN_KEPT_CHARS, len(text) * MIN_KEPT_SHARE):
+        return text, html, keys, 0
+    if html.strip():
+        root = lxml_html.fragment_fromstring(html, create_parent="div")
+        if _drop_blocks(root, lambda block: paragraph_key(block) in boilerplate):
+            html = _serialized(root)
+    return remaining, html, keys, len(lines) - len(kept)
+
+
+def _drop_blocks(root: HtmlElement, drop: Callable[[str], bool]) -> bool:
+    """Drop the innermost blocks under ``root`` whose text ``drop`` says; whether any went."""
+    dropped = [block for block in _innermost_blocks(root) if drop(_block_text(block))]
+    for block in dropped:
+        block.drop_tree()
+    return bool(dropped)
+
+
+def _serialized(root: HtmlElement) -> str:
     serialized: str = lxml_html.tostring(root, encoding="unicode")
     return serialized.removeprefix(_WRAPPER[0]).removesuffix(_WRAPPER[1])
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from crawler import metrics
 from crawler.config import SourceConfig
 from crawler.storage_thread import StorageThread
+from crawler.templates import SourceTemplate
 from crawler.urls import mask_secrets
 from storage.articles import known_entries
 from storage.db import Database, StorageError
@@ -134,12 +135,17 @@ class SourceRun:
     fetched_feeds: set[int] = field(default_factory=set)  # answered 200 in this run
     claimed: set[str] = field(default_factory=set)
     offsite: Counter[str] = field(default_factory=Counter)  # hosts of links not followed
+    template: SourceTemplate = field(default_factory=SourceTemplate)  # none until opened
 
     async def open(self) -> None:
         """The source's ids (its feeds created if new) and the run's row."""
-        self.ids, self.run_id = await self.storage.call(
+        ids, self.run_id = await self.storage.call(
             _open_run, self.source.name, self.source.feeds, self.options.worker, self.options.run_id
         )
+        self.ids = ids
+        learn = self.source.learn_template  # a refetch applies the template, counts no page
+        counts = learn and not self.options.refetch
+        self.template = SourceTemplate(self.storage, ids.source_id, learn, counts)
         self.started = time.monotonic()
 
     async def known(self, entries: Sequence[EntryIdentity]) -> set[str]:

@@ -309,13 +309,19 @@ def extract(
     writing and checking a site's extraction rules."""
     from crawler.editorial import editing_for
     from crawler.one_page import PageUnavailable, extract_one
+    from crawler.templates import stored_boilerplate
 
     config = state.config_or_defaults()
     chosen = config.source(source) if source else None
     editing = editing_for(config.filters, chosen)
+    template = None
+    if chosen is not None and chosen.learn_template:  # what its crawls learnt, if stored
+        template = stored_boilerplate(config.database.url, chosen.name)
     try:
         rules = chosen.extract if chosen else None
-        url, page = extract_one(config, target, page_url=page_url, rules=rules, editing=editing)
+        url, page = extract_one(
+            config, target, page_url=page_url, rules=rules, editing=editing, template=template
+        )
     except PageUnavailable as exc:
         if not target.startswith(("http://", "https://")):
             raise click.BadParameter(str(exc)) from None

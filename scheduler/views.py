@@ -261,12 +261,17 @@ def extraction_view(url: str, page: Page, as_json: bool) -> None:
         "filtered": page.filtered,
         "text": page.text,
     }
+    # A source's learnt template applied: how many of its paragraphs it dropped.
+    dropped = page.template_dropped if page.paragraphs else None
     if as_json:
-        click.echo(json.dumps({**fields, "html": page.html}, ensure_ascii=False, indent=2))
+        everything = {**fields, "template_dropped": dropped, "html": page.html}
+        click.echo(json.dumps(everything, ensure_ascii=False, indent=2))
         return
     for key, value in fields.items():
         if key != "text":
             click.echo(f"{key}: {value if value is not None else '-'}")
+    if dropped is not None:
+        click.echo(f"template: {dropped} paragraphs dropped")
     click.echo("")
     click.echo(page.text or "(no article text found)")
 

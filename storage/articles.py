@@ -23,6 +23,7 @@ from storage.filtered import filtered_urls
 from storage.models import Article, ArticleKey, ArticleUrl, Delivery, NearKey, utcnow
 from storage.records import ArticleRecord, EntryIdentity, SaveResult
 from storage.statements import chunks, insert_ignore, insert_statement
+from storage.templates import count_paragraphs
 
 
 def known_entries(db: Database, source_id: int, entries: Sequence[EntryIdentity]) -> set[str]:
@@ -153,6 +154,7 @@ def _save(
     insert_ignore(session, ArticleKey, key_rows, ["kind", "key"])
     insert_ignore(session, NearKey, near_rows, ["key", "article_id"])
     insert_ignore(session, Delivery, queued, ["article_id", "destination"])
+    count_paragraphs(session, records)
     return results
 
 

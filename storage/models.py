@@ -1,5 +1,5 @@
 """Tables: sources, feeds, articles, article_urls (every address of an article), crawl_runs,
-filtered_entries."""
+filtered_entries, source_templates."""
 
 from __future__ import annotations
 
@@ -220,6 +220,23 @@ class FilteredEntry(Base):
     rule: Mapped[str] = mapped_column(Text)  # the rule that dropped it, as logged
     run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id", ondelete="SET NULL"))
     filtered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SourceTemplate(Base):
+    """A paragraph fingerprint seen on a source's article pages: on how many, and when last.
+    Seen on enough pages, the paragraph is the source's boilerplate (``crawler.templates``)."""
+
+    __tablename__ = "source_templates"
+
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    pages: Mapped[int] = mapped_column(Integer)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+Index("ix_source_templates_source_id_last_seen", SourceTemplate.source_id, SourceTemplate.last_seen)
 
 
 class DaemonState(Base):

@@ -71,6 +71,9 @@ class ArticleRecord:
     near: NearProbe | None = None
     # The destinations whose delivery queue a new article enters (not its later copies).
     destinations: tuple[str, ...] = ()
+    # Fingerprints of its page's paragraphs, counted into its source's template
+    # (storage.templates) with the batch; empty when the source learns none.
+    paragraphs: tuple[int, ...] = ()
 
     def addresses(self) -> list[str]:
         """The canonical addresses of this copy, its own URL first."""
@@ -87,6 +90,14 @@ class ArticleRecord:
         if self.url_id:
             keys.append(("url_id", f"{self.source_id}:{self.url_id}"))
         return keys
+
+
+@dataclass(frozen=True)
+class ParagraphSeen:
+    """A paragraph fingerprint of a source's template: on how many pages, when last."""
+
+    pages: int
+    last_seen: datetime
 
 
 @dataclass(frozen=True)

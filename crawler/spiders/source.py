@@ -302,6 +302,7 @@ class SourceSpider(scrapy.Spider):
             self.editing,
             candidate.url,
             candidate.entry.title,
+            await run.template.boilerplate(),
         )
         run.counters.pages_extracted += 1
         if len(page.extracted.text) < THIN_PAGE_CHARS:
@@ -338,6 +339,7 @@ class SourceSpider(scrapy.Spider):
             content_hash=page.keys.content_hash,
             near=page.keys.near,
             destinations=self.config.destinations_for(run.source.name),
+            paragraphs=run.template.count(page.paragraphs),
         )
 
     # -- failures and the end ---------------------------------------------------------------
