@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from crawler.fingerprints import TextKeys
+    from crawler.language import LanguageSource
 
 
 @dataclass(frozen=True)
@@ -37,3 +38,6 @@ class Page:
     keys: TextKeys | None  # None when the page has no text
     title: str | None = None  # the page's, else the feed entry's; rewritten
     filtered: str | None = None  # the editorial rule that drops the article, if any
+    # The final language (declared, or detected from the text: crawler.language) and which.
+    language: str | None = None
+    language_source: LanguageSource | None = None
