@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from crawler.fingerprints import TextKeys
+    from crawler.language import LanguageSource
 
 
 @dataclass(frozen=True)
@@ -41,3 +42,6 @@ class Page:
     # the template from; empty when the source learns none), and how many it dropped.
     paragraphs: tuple[int, ...] = ()
     template_dropped: int = 0
+    # The final language (declared, or detected from the text: crawler.language) and which.
+    language: str | None = None
+    language_source: LanguageSource | None = None

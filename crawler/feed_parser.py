@@ -25,6 +25,8 @@ class FeedEntry:
     published_at: datetime | None = None
     author: str | None = None
     content_html: str | None = None
+    # As the feed declares it: the entry's xml:lang (Atom), else the feed's <language>.
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,10 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
     if content_type:
         headers["content-type"] = content_type
     parsed = feedparser.parse(io.BytesIO(body), response_headers=headers)
-    entries = [entry for raw in parsed.entries if (entry := _entry(raw, url)) is not None]
-    title = parsed.feed.get("title") if isinstance(parsed.feed, dict) else None
+    feed = parsed.feed if isinstance(parsed.feed, dict) else {}
+    language = _text(feed.get("language"))
+    entries = [e for raw in parsed.entries if (e := _entry(raw, url, language)) is not None]
+    title = feed.get("title")
     if entries or parsed.entries or parsed.get("version"):
         # A recognised RSS/Atom document with no items is an empty feed, not a broken one.
         return ParsedFeed(entries, title, ttl_seconds=_ttl(parsed.feed))
@@ -57,7 +61,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
     return ParsedFeed([], title, error=f"not a feed: {_describe(reason)}")
 
 
-def _entry(raw: Any, feed_url: str) -> FeedEntry | None:
+def _entry(raw: Any, feed_url: str, feed_language: str | None = None) -> FeedEntry | None:
     link = raw.get("link") or _alternate_link(raw)
     if not link:
         guid = raw.get("id")
@@ -73,6 +77,7 @@ def _entry(raw: Any, feed_url: str) -> FeedEntry | None:
         published_at=_timestamp(raw.get("published_parsed") or raw.get("updated_parsed")),
         author=_text(raw.get("author")),
         content_html=_content(raw),
+        language=_text((raw.get("title_detail") or {}).get("language")) or feed_language,
     )
 
 

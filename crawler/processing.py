@@ -30,6 +30,7 @@ def process_page(
     entry_url: str | None = None,
     entry_title: str | None = None,
     template: frozenset[int] | None = None,
+    entry_language: str | None = None,
 ) -> Page:
     """Decode (HTTP header, BOM, then ``<meta charset>``, like Scrapy), extract, edit, judge,
     compute keys.
@@ -41,11 +42,15 @@ def process_page(
     the entry has one) as they were judged before the fetch. ``template`` (the source's
     boilerplate paragraph fingerprints; None: the source learns none) drops those paragraphs
     after the editing, before the keys; the page's own fingerprints come back to learn from.
+
+    The language is the page's declaration, else the feed's (``entry_language``), checked
+    against the final text (``crawler.language``): the filters judge that one.
     """
     from w3lib.encoding import html_to_unicode
 
     from crawler.extract import extract_article, html_text
     from crawler.fingerprints import TextKeys, text_keys
+    from crawler.language import final_language
     from storage.html_policy import clean_html
 
     _, html = html_to_unicode(content_type, body)
@@ -69,11 +74,14 @@ def process_page(
     keys = text_keys(text)
     if not near_keys:
         keys = TextKeys(keys.content_hash, None)
+    language, source = final_language(extracted.language or entry_language, text)
     filtered = None
     if editing is not None:
         judged = (entry_url or url, entry_title or title)
-        filtered = editing.after_extraction(*judged, text, extracted.language)
-    return Page(extracted, text, body_html, keys, title, filtered, paragraphs, dropped)
+        filtered = editing.after_extraction(*judged, text, language)
+    return Page(
+        extracted, text, body_html, keys, title, filtered, paragraphs, dropped, language, source
+    )
 
 
 def process_feed(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
@@ -98,7 +106,8 @@ _WARM_FEED = (
 def warm() -> None:
     """Import and initialize what the work above needs: the zygote does it once, before
     forking the workers, by processing a tiny page and feed (first calls also load
-    feedparser, trafilatura's settings and the hash permutations: ~0.05 s per process)."""
+    feedparser, trafilatura's settings and the hash permutations: ~0.05 s per process; and
+    the language model, ~0.6 s, as the warm page's text is detected)."""
     import crawler.config  # the type of [sources.extract] rules sent along with pages
     import crawler.rewriting  # a source's rewrites, applied in the workers
 

@@ -259,6 +259,7 @@ def _article_row(record: ArticleRecord) -> dict[str, Any]:
         "title": record.title,
         "author": record.author,
         "language": record.language,
+        "language_source": record.language_source,
         "published_at": record.published_at,
         "fetched_at": record.fetched_at,
         "text": record.text,

@@ -53,6 +53,7 @@ def article_dict(article: StoredArticle) -> dict[str, Any]:
         "title": article.title,
         "author": article.author,
         "language": article.language,
+        "language_source": article.language_source,
         "published": article.published_at.isoformat() if article.published_at else None,
         "fetched": article.fetched_at.isoformat(),
         "text": article.text,

@@ -87,6 +87,7 @@ def stored_articles(session: Session, rows: list[Any]) -> Iterator[StoredArticle
             title=article.title,
             author=article.author,
             language=article.language,
+            language_source=article.language_source,
             published_at=article.published_at,
             fetched_at=article.fetched_at,
             text=article.text,

@@ -66,6 +66,7 @@ class ArticleRecord:
     run_id: int | None = None
     author: str | None = None
     language: str | None = None
+    language_source: str | None = None  # declared | detected (crawler.language); None: unknown
     published_at: datetime | None = None
     url_id: str | None = None  # the id captured by the source's url_id_pattern
     near: NearProbe | None = None
@@ -164,6 +165,7 @@ class StoredArticle:
     text: str
     html: str
     content_hash: str
+    language_source: str | None = None  # declared | detected; None: no language known
     # Later copies: {"url", "kind", "similarity"} (similarity only for near-duplicates).
     duplicates: list[dict[str, Any]] = field(default_factory=list)
 

@@ -139,6 +139,8 @@ def test_api_pages_searches_and_crawls(console: tuple[str, Path, DaemonProcess])
     original = next(a for a in everything if a["url"].endswith("/wire/news/0.html"))
     assert original["copies"] == 1
     detail = get(base, f"/api/articles/{original['id']}")
+    # newsroom pages declare no language: their text says English
+    assert (detail["language"], detail["language_source"]) == ("en", "detected")
     [copy] = detail["copies"]
     assert copy["url"].endswith("/relay/copy.html") and copy["kind"] == "content"
     assert httpx.get(base + "/api/articles/999999", timeout=10).status_code == 404

@@ -30,6 +30,12 @@ _WORDS = (  # noqa: SIM905 - a sentence of words reads better than a list
     "wheat export bank currency port ferry library reform police market village"
 ).split()
 FOLLOW_US = "Follow us on Telegram for the latest news: t.me/relaynews"
+FRENCH = [  # a French story (that mentions the harbour by its English name)
+    "Le port de la ville, que les marins appellent encore le harbour, est resté fermé toute la"
+    " semaine à cause de la tempête, a indiqué lundi la capitainerie.",
+    "Les navires attendent au large et les pêcheurs craignent de perdre une partie de la saison"
+    " si les quais ne rouvrent pas avant la fin du mois.",
+]
 
 
 def paragraphs(seed: str, count: int = 4) -> list[str]:
@@ -139,7 +145,8 @@ def test_text_and_language_filters_judge_the_extracted_article(
     site: LocalSite, tmp_path: Path
 ) -> None:
     """Text rules and ``languages`` are judged after extraction, on the article's final text
-    and the language its page declares (its primary subtag, any case): a page without the
+    and its final language (its primary subtag, any case; detected from the text where the
+    page declares none, as for /d.html: tests/test_language.py): a page without the
     included word, one with the excluded word and one in French are fetched once, counted as
     ``filtered`` with their rule, and never fetched again; a page that declares no language
     is kept, as is the one that passes every rule."""
@@ -147,7 +154,7 @@ def test_text_and_language_filters_judge_the_extracted_article(
     stories = {
         "/a.html": ("A", page("A", harbour, lang="EN-gb")),
         "/b.html": ("B", page("B", paragraphs("b"))),
-        "/c.html": ("C", page("C", [*paragraphs("c"), "The harbour stayed shut."], lang="fr")),
+        "/c.html": ("C", page("C", FRENCH, lang="fr")),
         "/d.html": ("D", page("D", [*paragraphs("d"), "The harbour is closed."], lang=None)),
         "/e.html": ("E", page("E", [*harbour[1:], "Sponsored: the harbour sale."])),
     }

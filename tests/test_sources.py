@@ -577,6 +577,7 @@ def test_extraction_rules_fix_a_page_generic_extraction_gets_wrong(
         "published": "2026-03-05T09:40:00+01:00",
         "author": "Maren Holt",
         "language": "en-GB",
+        "language_source": "declared",  # the text is English too
         "canonical_url": url,
         "filtered": None,  # no filter would drop it
         "text": GAZETTE_TEXT,
@@ -638,6 +639,7 @@ def test_extract_url_fetches_the_page_like_a_crawl(site: LocalSite, tmp_path: Pa
         "published: 2026-03-05T09:40:00+01:00\n"
         "author: Maren Holt\n"
         "language: en-GB\n"
+        "language_source: declared\n"
         f"canonical_url: {page_url}\n"  # <link rel="canonical"> is relative: made absolute
         "filtered: -\n"
         "\n"

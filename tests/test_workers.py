@@ -15,7 +15,7 @@ from tests.localsite import LocalSite
 from tests.support import FIXTURES, run_newsrelay, write_config
 
 PAGE = FIXTURES / "site" / "news" / "harbour-strike.html"
-HEAVY = ("trafilatura", "numpy", "feedparser", "lxml", "htmldate", "justext")
+HEAVY = ("trafilatura", "numpy", "feedparser", "lxml", "htmldate", "justext", "py3langid")
 
 SCRIPT = """
 import asyncio, json, os, signal, sys, threading, time

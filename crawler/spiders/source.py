@@ -303,6 +303,7 @@ class SourceSpider(scrapy.Spider):
             candidate.url,
             candidate.entry.title,
             await run.template.boilerplate(),
+            candidate.entry.language,
         )
         run.counters.pages_extracted += 1
         if len(page.extracted.text) < THIN_PAGE_CHARS:
@@ -330,7 +331,8 @@ class SourceSpider(scrapy.Spider):
             url_id=candidate.url_id or (run.source.url_id(canonical) if canonical else None),
             title=page.title or "",
             author=extracted.author or entry.author,
-            language=extracted.language,
+            language=page.language,
+            language_source=page.language_source,
             # The feed's timestamp has a time and zone; a page's date often only the day.
             published_at=entry.published_at or extracted.published_at,
             fetched_at=datetime.now(UTC),
