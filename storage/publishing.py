@@ -97,6 +97,9 @@ def stored_articles(session: Session, rows: list[Any]) -> Iterator[StoredArticle
                 for u, k, sim in urls
                 if k.startswith("duplicate_")
             ],
+            image=article.image,
+            image_caption=article.image_caption,
+            image_credit=article.image_credit,
         )
 
 

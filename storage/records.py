@@ -69,6 +69,10 @@ class ArticleRecord:
     published_at: datetime | None = None
     url_id: str | None = None  # the id captured by the source's url_id_pattern
     near: NearProbe | None = None
+    # The lead image: an absolute http(s) URL, and the page's caption and credit for it.
+    image: str | None = None
+    image_caption: str | None = None
+    image_credit: str | None = None
     # The destinations whose delivery queue a new article enters (not its later copies).
     destinations: tuple[str, ...] = ()
 
@@ -155,6 +159,9 @@ class StoredArticle:
     content_hash: str
     # Later copies: {"url", "kind", "similarity"} (similarity only for near-duplicates).
     duplicates: list[dict[str, Any]] = field(default_factory=list)
+    image: str | None = None  # the lead image's URL (absolute, http or https)
+    image_caption: str | None = None
+    image_credit: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,32 @@
+"""Images: an article's lead image, with its caption and credit
+
+Revision ID: 0013
+Revises: 0010
+
+Numbered 0013 beside other branches' 0011 and 0012: the one merging them sets
+``down_revision`` to the newest of those.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0013"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+
+_COLUMNS = ("image", "image_caption", "image_credit")
+
+
+def upgrade() -> None:
+    # Plain ALTER TABLE ... ADD/DROP COLUMN on every backend (SQLite has both since 3.35):
+    # Alembic's batch mode would rebuild the table on SQLite to drop one, and a rebuilt
+    # table loses the full-text triggers of 0009.
+    for name in _COLUMNS:
+        op.add_column("articles", sa.Column(name, sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    for name in reversed(_COLUMNS):
+        op.drop_column("articles", name)
