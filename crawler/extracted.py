@@ -15,6 +15,15 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class LeadImage:
+    """An article's lead image: an absolute http(s) URL, and the page's caption and credit."""
+
+    url: str
+    caption: str | None = None
+    credit: str | None = None
+
+
+@dataclass(frozen=True)
 class Extracted:
     """What extraction found on one page."""
 
@@ -25,6 +34,7 @@ class Extracted:
     author: str | None
     language: str | None
     canonical_url: str | None
+    image: LeadImage | None = None  # the feed's image (with the page's caption), else the page's
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ def process_page(
     editing: Editing | None = None,
     entry_url: str | None = None,
     entry_title: str | None = None,
+    entry_image: str | None = None,
 ) -> Page:
     """Decode (HTTP header, BOM, then ``<meta charset>``, like Scrapy), extract, edit, judge,
     compute keys.
@@ -37,7 +38,8 @@ def process_page(
     ``editing`` (a source's rules) drops paragraphs and rewrites before the keys are
     computed, so the keys are those of the text stored; then says which filter, if any,
     drops the article, judging the entry's canonical ``entry_url`` and ``entry_title`` (when
-    the entry has one) as they were judged before the fetch.
+    the entry has one) as they were judged before the fetch. ``entry_image`` (the entry's
+    enclosure or Media RSS image) is the lead image; else the page's (``crawler.images``).
     """
     from w3lib.encoding import html_to_unicode
 
@@ -46,7 +48,7 @@ def process_page(
     from storage.html_policy import clean_html
 
     _, html = html_to_unicode(content_type, body)
-    extracted = extract_article(html, url, rules)
+    extracted = extract_article(html, url, rules, entry_image)
     title, text, body_html = extracted.title or entry_title, extracted.text, extracted.html
     if not text and feed_html:
         body_html = clean_html(feed_html)

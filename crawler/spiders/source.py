@@ -302,6 +302,7 @@ class SourceSpider(scrapy.Spider):
             self.editing,
             candidate.url,
             candidate.entry.title,
+            candidate.entry.image,
         )
         run.counters.pages_extracted += 1
         if len(page.extracted.text) < THIN_PAGE_CHARS:
@@ -335,6 +336,9 @@ class SourceSpider(scrapy.Spider):
             fetched_at=datetime.now(UTC),
             text=page.text,
             html=page.html,
+            image=extracted.image.url if extracted.image else None,
+            image_caption=extracted.image.caption if extracted.image else None,
+            image_credit=extracted.image.credit if extracted.image else None,
             content_hash=page.keys.content_hash,
             near=page.keys.near,
             destinations=self.config.destinations_for(run.source.name),
