@@ -265,6 +265,7 @@ def _article_row(record: ArticleRecord) -> dict[str, Any]:
         "image": record.image,
         "image_caption": record.image_caption,
         "image_credit": record.image_credit,
+        "image_path": record.image_path,
     }
 
 

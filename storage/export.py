@@ -64,6 +64,7 @@ def article_dict(article: StoredArticle) -> dict[str, Any]:
         "image": safe_url(article.image or "") or None,
         "image_caption": article.image_caption,
         "image_credit": article.image_credit,
+        "image_path": article.image_path,
     }
 
 

@@ -116,6 +116,8 @@ class Article(Base):
     image: Mapped[str | None] = mapped_column(Text)
     image_caption: Mapped[str | None] = mapped_column(Text)
     image_credit: Mapped[str | None] = mapped_column(Text)
+    # With [images] download: the kept file, relative to the images directory.
+    image_path: Mapped[str | None] = mapped_column(Text)
     # When `newsrelay export --mark-published` handed it to the site; NULL = unpublished.
     marked_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 

@@ -100,6 +100,7 @@ def stored_articles(session: Session, rows: list[Any]) -> Iterator[StoredArticle
             image=article.image,
             image_caption=article.image_caption,
             image_credit=article.image_credit,
+            image_path=article.image_path,
         )
 
 

@@ -73,6 +73,7 @@ class ArticleRecord:
     image: str | None = None
     image_caption: str | None = None
     image_credit: str | None = None
+    image_path: str | None = None  # the kept file, relative to [images] directory
     # The destinations whose delivery queue a new article enters (not its later copies).
     destinations: tuple[str, ...] = ()
 
@@ -162,6 +163,7 @@ class StoredArticle:
     image: str | None = None  # the lead image's URL (absolute, http or https)
     image_caption: str | None = None
     image_credit: str | None = None
+    image_path: str | None = None  # the kept file, relative to [images] directory
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Images: an article's lead image, with its caption and credit
+"""Images: an article's lead image, with its caption and credit, and its kept file
 
 Revision ID: 0013
 Revises: 0010
@@ -16,7 +16,8 @@ branch_labels = None
 depends_on = None
 
 
-_COLUMNS = ("image", "image_caption", "image_credit")
+# image_path: the file kept by [images] download, relative to its directory.
+_COLUMNS = ("image", "image_caption", "image_credit", "image_path")
 
 
 def upgrade() -> None:
