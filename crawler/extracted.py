@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:
     from crawler.fingerprints import TextKeys
@@ -21,6 +21,20 @@ class LeadImage:
     url: str
     caption: str | None = None
     credit: str | None = None
+
+
+class ImageFields(TypedDict):
+    """A lead image as an article record's fields."""
+
+    image: str | None
+    image_caption: str | None
+    image_credit: str | None
+
+
+def image_fields(image: LeadImage | None) -> ImageFields:
+    if image is None:
+        return ImageFields(image=None, image_caption=None, image_credit=None)
+    return ImageFields(image=image.url, image_caption=image.caption, image_credit=image.credit)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from crawler.entries import (
     select_entries,
     trust_guids,
 )
-from crawler.extracted import Page
+from crawler.extracted import Page, image_fields
 from crawler.failures import CrawlStopping, describe_exception, describe_failure, is_transient
 from crawler.feed_parser import FeedEntry, ParsedFeed
 from crawler.fetch_options import FetchOptions
@@ -40,6 +40,7 @@ from crawler.settings import fetch_settings
 from crawler.sitemap_parser import parse_sitemap
 from crawler.source_run import CrawlOptions, FailureKind, ProgressCallback, SourceRun
 from crawler.spiders import content_type, is_html
+from crawler.spiders.lead_images import ImageKeeper
 from storage.records import ArticleRecord, FeedState
 from storage.sources import feed_states, record_feed_fetch
 
@@ -82,6 +83,7 @@ class SourceSpider(scrapy.Spider):
         self.editing = editing_for(config.filters, self.run.source)
         # Read by crawler.middlewares.SourceFetchOptionsMiddleware for each request.
         self.fetch_options = FetchOptions.of(self.run.source, self.domains)
+        self.images = ImageKeeper(config.images, self.run.source.name)
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -284,7 +286,7 @@ class SourceSpider(scrapy.Spider):
 
     async def parse_article(
         self, response: Response, candidate: Candidate, feed_id: int | None
-    ) -> AsyncIterator[ArticleRecord]:
+    ) -> AsyncIterator[ArticleRecord | scrapy.Request]:
         run = self.run
         run.counters.pages_fetched += 1
         media = content_type(response)
@@ -313,7 +315,7 @@ class SourceSpider(scrapy.Spider):
         if page.filtered:
             await run.filtered({candidate.url: page.filtered})
             return
-        yield self._record(candidate, page, feed_id)
+        yield self.images.follow(self._record(candidate, page, feed_id))
 
     def _record(self, candidate: Candidate, page: Page, feed_id: int | None) -> ArticleRecord:
         run, entry, extracted = self.run, candidate.entry, page.extracted
@@ -336,9 +338,7 @@ class SourceSpider(scrapy.Spider):
             fetched_at=datetime.now(UTC),
             text=page.text,
             html=page.html,
-            image=extracted.image.url if extracted.image else None,
-            image_caption=extracted.image.caption if extracted.image else None,
-            image_credit=extracted.image.credit if extracted.image else None,
+            **image_fields(extracted.image),
             content_hash=page.keys.content_hash,
             near=page.keys.near,
             destinations=self.config.destinations_for(run.source.name),
