@@ -31,6 +31,7 @@ from crawler.destinations import DestinationConfig
 from crawler.editorial import FilterRule, Filters, LanguageTag, Regex, Rewrite
 from crawler.fetch_options import Cookies, Headers, ProxyUrl, UserAgent
 from crawler.http_config import HttpConfig
+from crawler.images_config import ImagesConfig
 
 DEFAULT_CONFIG_PATH = Path("newsrelay.toml")
 CONFIG_ENV = "NEWSRELAY_CONFIG"
@@ -244,7 +245,14 @@ class Config(Strict):
     sources: list[SourceConfig] = Field(default_factory=list)
     destinations: list[DestinationConfig] = Field(default_factory=list)
     http: HttpConfig = Field(default_factory=HttpConfig)
+    images: ImagesConfig = Field(default_factory=ImagesConfig)
     path: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _images_have_a_place(self) -> Config:
+        if problem := self.images.missing_directory(self.database.url):
+            raise ValueError(problem)
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> Config:
@@ -331,7 +339,8 @@ def config_from_dict(raw: dict[str, Any], path: Path | None = None) -> Config:
     config = config.model_copy(update={"path": path})
     if path is not None:
         config = _anchor_sqlite_path(config, path.parent)
-    return config
+    images = config.images.anchored(path.parent if path else Path.cwd(), config.database.url)
+    return config.model_copy(update={"images": images})
 
 
 def _anchor_sqlite_path(config: Config, base: Path) -> Config:

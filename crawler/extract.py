@@ -27,7 +27,8 @@ from trafilatura import bare_extraction
 
 from crawler.config import ExtractRules
 from crawler.dates import parse_iso_datetime
-from crawler.extracted import Extracted
+from crawler.extracted import Extracted, LeadImage
+from crawler.images import lead_image
 from crawler.upstream.trafilatura_parts import (
     Document,
     convert_to_html,
@@ -70,48 +71,47 @@ _INVISIBLE = re.compile(r"[\u200c\u200d]|&(?:zwn?j|#0*820[45]|#x0*200[cd]);?", r
 _SPACES = re.compile(r"\s+")
 
 
-def extract_article(html: str, url: str, rules: ExtractRules | None = None) -> Extracted:
+def extract_article(
+    html: str, url: str, rules: ExtractRules | None = None, feed_image: str | None = None
+) -> Extracted:
     """Extract the article in ``html`` (already decoded) fetched from ``url``.
 
     ``rules`` (a source's ``[sources.extract]``) remove elements first, and their ``title``,
     ``body``, ``date`` and ``author`` selectors, where they match, win over trafilatura.
-    Never raises for bad HTML: an unusable page gives an :class:`Extracted` with empty text.
+    ``feed_image`` (the feed entry's image) is the lead image if given, else the page's own
+    (``crawler.images``). Never raises for bad HTML: an unusable page gives an
+    :class:`Extracted` with empty text.
     """
     head = html[:_HEAD_BYTES]
     language = _language(head)
     base = _base_url(head, url)
+    unusable = Extracted(
+        None, "", "", None, None, language, None, LeadImage(feed_image) if feed_image else None
+    )
     try:
         tree = load_html(html)
         if tree is None:
-            return Extracted(None, "", "", None, None, language, None)
+            return unusable
         invisible = _INVISIBLE.search(html) is not None
         if invisible:
             _hide_invisible(tree)
         canonical = _page_canonical(tree)
         overrides = _apply_rules(tree, rules, base) if rules else _Overrides()
         _drop_site_chrome(tree)
+        image = lead_image(tree, base, feed_image)  # before trafilatura, which changes the tree
         metadata = _metadata(tree, url)
         document = _document(tree, url)
     except (ValueError, TypeError, etree.LxmlError):
-        return Extracted(None, "", "", None, None, language, None)
+        return unusable
     found_title = (metadata.title or "").strip()
     found_author = (metadata.author or "").strip()
     title = overrides.title or found_title or None
-    text = body_html = ""
-    if overrides.body_html is not None:
-        body_html, text = overrides.body_html, html_text(overrides.body_html)
-    elif document is not None and document.body is not None:
-        # Only the extracted body's links are made absolute: doing the whole page (nav,
-        # footer) took a third of the extraction time on a typical news page.
-        _absolutize(document.body, base)
-        _drop_leading_title(document.body, title)
-        text = _plain_text(document.body)
-        converted = convert_to_html(deepcopy(document.body))
-        body_html = clean_html(etree.tostring(converted, encoding="unicode"))
+    text, body_html = _body(document, overrides, base, title)
     author = overrides.author or found_author or None
     if invisible:
         title, author = _restore_invisible(title), _restore_invisible(author)
         text, body_html = _restore_invisible(text) or "", _restore_invisible(body_html) or ""
+        image = _restore_invisible_image(image)
     return Extracted(
         title=title,
         text=text,
@@ -120,7 +120,25 @@ def extract_article(html: str, url: str, rules: ExtractRules | None = None) -> E
         author=author,
         language=language,
         canonical_url=urljoin(url, canonical) if canonical else None,
+        image=image,
     )
+
+
+def _body(
+    document: Document | None, overrides: _Overrides, base: str, title: str | None
+) -> tuple[str, str]:
+    """(text, sanitized HTML) of the body: a source's ``body`` rule's, else trafilatura's."""
+    if overrides.body_html is not None:
+        return html_text(overrides.body_html), overrides.body_html
+    if document is None or document.body is None:
+        return "", ""
+    # Only the extracted body's links are made absolute: doing the whole page (nav,
+    # footer) took a third of the extraction time on a typical news page.
+    _absolutize(document.body, base)
+    _drop_leading_title(document.body, title)
+    text = _plain_text(document.body)
+    converted = convert_to_html(deepcopy(document.body))
+    return text, clean_html(etree.tostring(converted, encoding="unicode"))
 
 
 def _drop_site_chrome(tree: HtmlElement) -> None:
@@ -338,6 +356,13 @@ def _hide_invisible(tree: HtmlElement) -> None:
 
 def _restore_invisible(text: str | None) -> str | None:
     return text.translate(_RESTORE_INVISIBLE) if text else text
+
+
+def _restore_invisible_image(image: LeadImage | None) -> LeadImage | None:
+    if image is None:
+        return None
+    url = _restore_invisible(image.url) or image.url
+    return LeadImage(url, _restore_invisible(image.caption), _restore_invisible(image.credit))
 
 
 def _page_canonical(tree: HtmlElement) -> str | None:

@@ -8,11 +8,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:
     from crawler.fingerprints import TextKeys
     from crawler.language import LanguageSource
+
+
+@dataclass(frozen=True)
+class LeadImage:
+    """An article's lead image: an absolute http(s) URL, and the page's caption and credit."""
+
+    url: str
+    caption: str | None = None
+    credit: str | None = None
+
+
+class ImageFields(TypedDict):
+    """A lead image as an article record's fields."""
+
+    image: str | None
+    image_caption: str | None
+    image_credit: str | None
+
+
+def image_fields(image: LeadImage | None) -> ImageFields:
+    if image is None:
+        return ImageFields(image=None, image_caption=None, image_credit=None)
+    return ImageFields(image=image.url, image_caption=image.caption, image_credit=image.credit)
 
 
 @dataclass(frozen=True)
@@ -26,6 +49,7 @@ class Extracted:
     author: str | None
     language: str | None
     canonical_url: str | None
+    image: LeadImage | None = None  # the feed's image (with the page's caption), else the page's
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import calendar
 import io
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
+
+_IMAGE_FILE = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)(?:$|[?#])", re.I)
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,7 @@ class FeedEntry:
     content_html: str | None = None
     # As the feed declares it: the entry's xml:lang (Atom), else the feed's <language>.
     language: str | None = None
+    image: str | None = None  # an image enclosure, media:content or media:thumbnail
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ def _entry(raw: Any, feed_url: str, feed_language: str | None = None) -> FeedEnt
         author=_text(raw.get("author")),
         content_html=_content(raw),
         language=_text((raw.get("title_detail") or {}).get("language")) or feed_language,
+        image=_image(raw, feed_url),
     )
 
 
@@ -91,6 +96,33 @@ def _alternate_link(raw: Any) -> str | None:
         if link.get("rel", "alternate") == "alternate" and link.get("href"):
             return str(link["href"])
     return None
+
+
+def _image(raw: Any, feed_url: str) -> str | None:
+    """The entry's picture, as an absolute http(s) URL: an enclosure of an image type (RSS
+    ``<enclosure>``, Atom ``rel="enclosure"``), else Media RSS ``media:content`` that is an
+    image, else ``media:thumbnail``. An enclosure or media:content without a type counts
+    when its file name says image."""
+    enclosures = [(e.get("href"), e.get("type"), None) for e in raw.get("enclosures", [])]
+    media = [(m.get("url"), m.get("type"), m.get("medium")) for m in raw.get("media_content", [])]
+    candidates = enclosures + media
+    for href, media_type, medium in candidates:
+        typed = (media_type or "").lower().startswith("image/") or medium == "image"
+        untyped = not media_type and not medium and _IMAGE_FILE.search(str(href or ""))
+        if href and (typed or untyped) and (url := _http_url(feed_url, str(href))):
+            return url
+    for thumbnail in raw.get("media_thumbnail", []):
+        if thumbnail.get("url") and (url := _http_url(feed_url, str(thumbnail["url"]))):
+            return url
+    return None
+
+
+def _http_url(base: str, value: str) -> str | None:
+    try:
+        url = urljoin(base, value.strip())
+    except ValueError:
+        return None
+    return url if urlsplit(url).scheme in ("http", "https") else None
 
 
 def _content(raw: Any) -> str | None:

@@ -31,6 +31,7 @@ def process_page(
     entry_title: str | None = None,
     template: frozenset[int] | None = None,
     entry_language: str | None = None,
+    entry_image: str | None = None,
 ) -> Page:
     """Decode (HTTP header, BOM, then ``<meta charset>``, like Scrapy), extract, edit, judge,
     compute keys.
@@ -45,6 +46,9 @@ def process_page(
 
     The language is the page's declaration, else the feed's (``entry_language``), checked
     against the final text (``crawler.language``): the filters judge that one.
+
+    ``entry_image`` (the entry's enclosure or Media RSS image) is the lead image; else the
+    page's (``crawler.images``).
     """
     from w3lib.encoding import html_to_unicode
 
@@ -54,7 +58,7 @@ def process_page(
     from storage.html_policy import clean_html
 
     _, html = html_to_unicode(content_type, body)
-    extracted = extract_article(html, url, rules)
+    extracted = extract_article(html, url, rules, entry_image)
     title, text, body_html = extracted.title or entry_title, extracted.text, extracted.html
     if not text and feed_html:
         body_html = clean_html(feed_html)

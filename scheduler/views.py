@@ -259,6 +259,9 @@ def extraction_view(url: str, page: Page, as_json: bool) -> None:
         "language": page.language,
         "language_source": page.language_source,
         "canonical_url": e.canonical_url,
+        "image": e.image.url if e.image else None,
+        "image_caption": e.image.caption if e.image else None,
+        "image_credit": e.image.credit if e.image else None,
         "filtered": page.filtered,
         "text": page.text,
     }

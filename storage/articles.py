@@ -265,6 +265,10 @@ def _article_row(record: ArticleRecord) -> dict[str, Any]:
         "text": record.text,
         "html": record.html,
         "content_hash": record.content_hash,
+        "image": record.image,
+        "image_caption": record.image_caption,
+        "image_credit": record.image_credit,
+        "image_path": record.image_path,
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html as html_lib
 import json
+import mimetypes
 import os
 import re
 import sys
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
 from storage.html_policy import clean_html, safe_url
@@ -60,6 +62,10 @@ def article_dict(article: StoredArticle) -> dict[str, Any]:
         "html": clean_html(article.html),
         "content_hash": article.content_hash,
         "duplicates": article.duplicates,
+        "image": safe_url(article.image or "") or None,
+        "image_caption": article.image_caption,
+        "image_credit": article.image_credit,
+        "image_path": article.image_path,
     }
 
 
@@ -71,7 +77,21 @@ def render_txt(article: StoredArticle, header: Sequence[str] = ()) -> str:
     """The republishing shape: header lines, the source URL, the title, the date, the body."""
     lines = [*header, article.url, article.title, _date(article.published_at), ""]
     body = "\n\n".join(paragraphs(article.text))
-    return "\n".join(lines) + "\n" + body + "\n"
+    return "\n".join(lines) + "\n" + body + "\n" + _txt_image(article)
+
+
+def _txt_image(article: StoredArticle) -> str:
+    """The lead image after the body (the lines above keep their places for readers that
+    count them): its URL, then its caption and credit."""
+    url = safe_url(article.image or "")
+    if not url:
+        return ""
+    described = " ".join(filter(None, (article.image_caption, _credit(article))))
+    return f"\nImage: {url}\n" + (f"{described}\n" if described else "")
+
+
+def _credit(article: StoredArticle) -> str | None:
+    return f"({article.image_credit})" if article.image_credit else None
 
 
 def render_md(article: StoredArticle, header: Sequence[str] = ()) -> str:
@@ -87,7 +107,18 @@ def render_md(article: StoredArticle, header: Sequence[str] = ()) -> str:
         "",
     ]
     body = "\n\n".join(_md_escape(p) for p in paragraphs(article.text))
-    return "\n".join(lines) + body + "\n"
+    return "\n".join(lines) + _md_image(article) + body + "\n"
+
+
+def _md_image(article: StoredArticle) -> str:
+    """``![caption](<url>)``, then the credit: the URL in angle brackets, with what would end
+    it (spaces, ``<``, ``>``) percent-encoded; the caption escaped like all text."""
+    url = safe_url(article.image or "")
+    if not url:
+        return ""
+    url = url.replace(" ", "%20").replace("<", "%3C").replace(">", "%3E")
+    credit = f"\n{_md_escape(_credit(article) or '')}" if article.image_credit else ""
+    return f"![{_md_escape(article.image_caption or '')}](<{url}>){credit}\n\n"
 
 
 def render_html(article: StoredArticle, header: Sequence[str] = ()) -> str:
@@ -103,8 +134,21 @@ def render_html(article: StoredArticle, header: Sequence[str] = ()) -> str:
         f'<p class="source"><a href="{url}" rel="noopener noreferrer">{url}</a></p>\n'
         f'<p class="date"><time datetime="{e(_date(article.published_at))}">'
         f"{e(_date(article.published_at))}</time></p>\n"
+        f"{_html_image(article)}"
         f"{clean_html(article.html)}\n</article>\n</body>\n</html>\n"
     )
+
+
+def _html_image(article: StoredArticle) -> str:
+    """``<figure>`` with the lead image and its caption and credit, every value escaped."""
+    e = html_lib.escape
+    url = safe_url(article.image or "")
+    if not url:
+        return ""
+    caption = " ".join(filter(None, (article.image_caption, _credit(article))))
+    figcaption = f"<figcaption>{e(caption)}</figcaption>" if caption else ""
+    alt = e(article.image_caption or "")
+    return f'<figure class="lead"><img src="{e(url)}" alt="{alt}">{figcaption}</figure>\n'
 
 
 RENDERERS = {"jsonl": render_jsonl, "txt": render_txt, "md": render_md, "html": render_html}
@@ -208,6 +252,17 @@ def write_atom(articles: Iterable[StoredArticle], out: TextIO, *, title: str, fe
     return len(entries)
 
 
+def _atom_enclosure(image: str | None) -> str:
+    """``<link rel="enclosure">`` for the lead image, its type guessed from the file name
+    (Atom makes ``type`` optional: left out when the name does not say)."""
+    url = safe_url(image or "")
+    if not url:
+        return ""
+    media_type, _ = mimetypes.guess_type(urlsplit(url).path)
+    typed = f' type="{media_type}"' if media_type and media_type.startswith("image/") else ""
+    return f'    <link rel="enclosure" href="{_xml_text(url, {chr(34): "&quot;"})}"{typed}/>\n'
+
+
 # Characters XML 1.0 forbids (C0 controls but tab and newlines, lone surrogates, U+FFFE/F):
 # a feed carrying one of them, say from a title with "&#14;" in it, is not XML at all, and a
 # feed reader rejects every entry.
@@ -223,6 +278,7 @@ def _atom_entry(article: StoredArticle, updated: datetime) -> str:
     x = _xml_text
     url = safe_url(article.url)
     author = x(article.author or article.source)
+    enclosure = _atom_enclosure(article.image)
     published = (
         f"    <published>{_date(article.published_at)}</published>\n"
         if article.published_at
@@ -232,7 +288,7 @@ def _atom_entry(article: StoredArticle, updated: datetime) -> str:
         "  <entry>\n"
         f"    <id>urn:newsrelay:article:{x(article.content_hash)}</id>\n"
         f"    <title>{x(article.title)}</title>\n"
-        f'    <link rel="alternate" href="{x(url, {chr(34): "&quot;"})}"/>\n'
+        f'    <link rel="alternate" href="{x(url, {chr(34): "&quot;"})}"/>\n{enclosure}'
         f"    <updated>{_date(updated)}</updated>\n{published}"
         f"    <author><name>{author}</name></author>\n"
         f'    <content type="html">{x(clean_html(article.html))}</content>\n'

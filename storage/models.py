@@ -113,6 +113,13 @@ class Article(Base):
     html: Mapped[str] = mapped_column(Text)
     # sha256 of the normalized text; unique, so the same text is stored once.
     content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The lead image (the feed's, else the page's og:image, else its first large image), and
+    # the caption and credit of the page's figure showing it.
+    image: Mapped[str | None] = mapped_column(Text)
+    image_caption: Mapped[str | None] = mapped_column(Text)
+    image_credit: Mapped[str | None] = mapped_column(Text)
+    # With [images] download: the kept file, relative to the images directory.
+    image_path: Mapped[str | None] = mapped_column(Text)
     # When `newsrelay export --mark-published` handed it to the site; NULL = unpublished.
     marked_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 

@@ -98,6 +98,10 @@ def stored_articles(session: Session, rows: list[Any]) -> Iterator[StoredArticle
                 for u, k, sim in urls
                 if k.startswith("duplicate_")
             ],
+            image=article.image,
+            image_caption=article.image_caption,
+            image_credit=article.image_credit,
+            image_path=article.image_path,
         )
 
 

@@ -70,6 +70,11 @@ class ArticleRecord:
     published_at: datetime | None = None
     url_id: str | None = None  # the id captured by the source's url_id_pattern
     near: NearProbe | None = None
+    # The lead image: an absolute http(s) URL, and the page's caption and credit for it.
+    image: str | None = None
+    image_caption: str | None = None
+    image_credit: str | None = None
+    image_path: str | None = None  # the kept file, relative to [images] directory
     # The destinations whose delivery queue a new article enters (not its later copies).
     destinations: tuple[str, ...] = ()
     # Fingerprints of its page's paragraphs, counted into its source's template
@@ -168,6 +173,10 @@ class StoredArticle:
     language_source: str | None = None  # declared | detected; None: no language known
     # Later copies: {"url", "kind", "similarity"} (similarity only for near-duplicates).
     duplicates: list[dict[str, Any]] = field(default_factory=list)
+    image: str | None = None  # the lead image's URL (absolute, http or https)
+    image_caption: str | None = None
+    image_credit: str | None = None
+    image_path: str | None = None  # the kept file, relative to [images] directory
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ from crawler.entries import (
     Candidate,
     canonical_or_none,
     listing_links,
-    page_canonical,
     select_entries,
     trust_guids,
 )
@@ -40,6 +39,8 @@ from crawler.settings import fetch_settings
 from crawler.sitemap_parser import parse_sitemap
 from crawler.source_run import CrawlOptions, FailureKind, ProgressCallback, SourceRun
 from crawler.spiders import content_type, is_html
+from crawler.spiders.lead_images import ImageKeeper
+from crawler.spiders.records import article_record
 from storage.records import ArticleRecord, FeedState
 from storage.sources import feed_states, record_feed_fetch
 
@@ -82,6 +83,7 @@ class SourceSpider(scrapy.Spider):
         self.editing = editing_for(config.filters, self.run.source)
         # Read by crawler.middlewares.SourceFetchOptionsMiddleware for each request.
         self.fetch_options = FetchOptions.of(self.run.source, self.domains)
+        self.images = ImageKeeper(config.images, self.run.source.name)
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -284,7 +286,7 @@ class SourceSpider(scrapy.Spider):
 
     async def parse_article(
         self, response: Response, candidate: Candidate, feed_id: int | None
-    ) -> AsyncIterator[ArticleRecord]:
+    ) -> AsyncIterator[ArticleRecord | scrapy.Request]:
         run = self.run
         run.counters.pages_fetched += 1
         media = content_type(response)
@@ -304,6 +306,7 @@ class SourceSpider(scrapy.Spider):
             candidate.entry.title,
             await run.template.boilerplate(),
             candidate.entry.language,
+            candidate.entry.image,
         )
         run.counters.pages_extracted += 1
         if len(page.extracted.text) < THIN_PAGE_CHARS:
@@ -314,35 +317,8 @@ class SourceSpider(scrapy.Spider):
         if page.filtered:
             await run.filtered({candidate.url: page.filtered})
             return
-        yield self._record(candidate, page, feed_id)
-
-    def _record(self, candidate: Candidate, page: Page, feed_id: int | None) -> ArticleRecord:
-        run, entry, extracted = self.run, candidate.entry, page.extracted
-        assert run.ids is not None and run.run_id is not None and page.keys is not None
-        canonical = page_canonical(extracted.canonical_url)
-        return ArticleRecord(
-            source_id=run.ids.source_id,
-            feed_id=feed_id,
-            run_id=run.run_id,
-            url=candidate.url,
-            original_url=entry.link,
-            page_canonical_url=canonical,
-            guid=entry.guid,
-            url_id=candidate.url_id or (run.source.url_id(canonical) if canonical else None),
-            title=page.title or "",
-            author=extracted.author or entry.author,
-            language=page.language,
-            language_source=page.language_source,
-            # The feed's timestamp has a time and zone; a page's date often only the day.
-            published_at=entry.published_at or extracted.published_at,
-            fetched_at=datetime.now(UTC),
-            text=page.text,
-            html=page.html,
-            content_hash=page.keys.content_hash,
-            near=page.keys.near,
-            destinations=self.config.destinations_for(run.source.name),
-            paragraphs=run.template.count(page.paragraphs),
-        )
+        destinations = self.config.destinations_for(run.source.name)
+        yield self.images.follow(article_record(run, candidate, page, feed_id, destinations))
 
     # -- failures and the end ---------------------------------------------------------------
     def request_failed(self, failure: Failure) -> None:

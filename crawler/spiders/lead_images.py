@@ -1,0 +1,79 @@
+"""``[images] download``: an article whose lead image should be kept waits for that image,
+fetched as a request of the crawl itself, so robots.txt, the source's fetch options (user
+agent, headers, cookies, proxy) and the private-address guard apply to it as to its page.
+
+The article is stored whatever happens to its image: a refused, failed or oversized image
+only leaves ``image_path`` empty (the URL stays), with one WARNING line.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import scrapy
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from crawler.failures import SIZE_LIMIT, describe_failure
+from crawler.image_files import ImageRefused, store_image
+from crawler.images_config import ImagesConfig
+from storage.records import ArticleRecord
+
+logger = logging.getLogger(__name__)
+
+
+class ImageKeeper:
+    """One spider's image downloads (``config`` None: download is off)."""
+
+    def __init__(self, config: ImagesConfig | None, source: str) -> None:
+        self.config = config if config is not None and config.download else None
+        self.source = source
+
+    def follow(self, record: ArticleRecord) -> ArticleRecord | scrapy.Request:
+        """``record`` itself, or a request for its image that hands ``record`` on."""
+        if self.config is None or not record.image:
+            return record
+        return scrapy.Request(
+            record.image,
+            callback=self.keep,
+            errback=self.failed,
+            cb_kwargs={"record": record},
+            # Scrapy cancels a download past this size, whatever the Content-Length says.
+            meta={"kind": "image", "download_maxsize": self.config.max_bytes},
+            # Two articles may share one picture: the duplicate filter would drop the second
+            # request, and its article with it, silently.
+            dont_filter=True,
+        )
+
+    def keep(self, response: Response, record: ArticleRecord) -> list[ArticleRecord]:
+        """The image's callback: the file kept, its path on the record."""
+        assert self.config is not None and self.config.directory is not None
+        try:
+            path = store_image(response.body, Path(self.config.directory), self.config.max_bytes)
+        except (ImageRefused, OSError) as exc:
+            self._not_kept(record, str(exc))
+            return [record]
+        return [replace(record, image_path=path)]
+
+    def failed(self, failure: Failure) -> list[ArticleRecord]:
+        """The image's errback: the article goes on without its file."""
+        request: Any = failure.request  # type: ignore[attr-defined]
+        record: ArticleRecord = request.cb_kwargs["record"]
+        # The download's size limit here is the images' own.
+        reason = describe_failure(failure).replace(
+            SIZE_LIMIT, "image larger than [images] max_bytes"
+        )
+        self._not_kept(record, reason)
+        return [record]
+
+    def _not_kept(self, record: ArticleRecord, reason: str) -> None:
+        logger.warning(
+            "image not kept: source=%s url=%s image=%s reason=%s",
+            self.source,
+            record.url,
+            record.image,
+            reason,
+        )

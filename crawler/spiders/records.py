@@ -1,0 +1,48 @@
+"""An extracted article page, with its feed entry, as the record the storage pipeline saves."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from crawler.entries import Candidate, page_canonical
+from crawler.extracted import Page, image_fields
+from crawler.source_run import SourceRun
+from storage.records import ArticleRecord
+
+
+def article_record(
+    run: SourceRun,
+    candidate: Candidate,
+    page: Page,
+    feed_id: int | None,
+    destinations: tuple[str, ...],
+) -> ArticleRecord:
+    """``page`` (extracted, with text) of ``candidate``, found in feed ``feed_id`` by ``run``;
+    ``destinations``: where it is to be delivered if it is new."""
+    entry, extracted = candidate.entry, page.extracted
+    assert run.ids is not None and run.run_id is not None and page.keys is not None
+    canonical = page_canonical(extracted.canonical_url)
+    return ArticleRecord(
+        source_id=run.ids.source_id,
+        feed_id=feed_id,
+        run_id=run.run_id,
+        url=candidate.url,
+        original_url=entry.link,
+        page_canonical_url=canonical,
+        guid=entry.guid,
+        url_id=candidate.url_id or (run.source.url_id(canonical) if canonical else None),
+        title=page.title or "",
+        author=extracted.author or entry.author,
+        language=page.language,
+        language_source=page.language_source,
+        # The feed's timestamp has a time and zone; a page's date often only the day.
+        published_at=entry.published_at or extracted.published_at,
+        fetched_at=datetime.now(UTC),
+        text=page.text,
+        html=page.html,
+        **image_fields(extracted.image),
+        content_hash=page.keys.content_hash,
+        near=page.keys.near,
+        destinations=destinations,
+        paragraphs=run.template.count(page.paragraphs),
+    )
