@@ -579,8 +579,12 @@ def test_extraction_rules_fix_a_page_generic_extraction_gets_wrong(
         "language": "en-GB",
         "language_source": "declared",  # the text is English too
         "canonical_url": url,
+        "image": None,  # the page has no image
+        "image_caption": None,
+        "image_credit": None,
         "filtered": None,  # no filter would drop it
         "text": GAZETTE_TEXT,
+        "template_dropped": None,  # no template learnt yet
     }
     for unwanted in (*GAZETTE_SIDEBAR, GAZETTE_AD, GAZETTE_TITLE, "Maren Holt", "09:40"):
         assert unwanted not in page["html"], unwanted
@@ -641,6 +645,7 @@ def test_extract_url_fetches_the_page_like_a_crawl(site: LocalSite, tmp_path: Pa
         "language: en-GB\n"
         "language_source: declared\n"
         f"canonical_url: {page_url}\n"  # <link rel="canonical"> is relative: made absolute
+        "image: -\nimage_caption: -\nimage_credit: -\n"
         "filtered: -\n"
         "\n"
         f"{GAZETTE_TEXT}\n"
