@@ -361,7 +361,7 @@ class SilentServer:
 
     def url(self, path: str = "/") -> str:
         host, port = self._socket.getsockname()[:2]
-        return f"{self.scheme}://{host}:{port}{path}"
+        return f"http://{host}:{port}{path}"
 
     def _accept(self) -> None:
         while not self._stop.is_set():
