@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from crawler.extracted import Page
+from crawler.extracted import Extracted, Page
 
 if TYPE_CHECKING:
     from crawler.config import ExtractRules
@@ -52,13 +52,43 @@ def process_page(
     """
     from w3lib.encoding import html_to_unicode
 
-    from crawler.extract import extract_article, html_text
+    from crawler.extract import extract_article
     from crawler.fingerprints import TextKeys, text_keys
     from crawler.language import final_language
-    from storage.html_policy import clean_html
 
     _, html = html_to_unicode(content_type, body)
     extracted = extract_article(html, url, rules, entry_image)
+    title, text, body_html, paragraphs, dropped = _edited(
+        extracted, feed_html, entry_title, editing, template
+    )
+    if not text:
+        return Page(extracted, "", "", None, title)
+    keys = text_keys(text)
+    if not near_keys:
+        keys = TextKeys(keys.content_hash, None)
+    language, source = final_language(extracted.language or entry_language, text)
+    filtered = None
+    if editing is not None:
+        judged = (entry_url or url, entry_title or title)
+        filtered = editing.after_extraction(*judged, text, language)
+    return Page(
+        extracted, text, body_html, keys, title, filtered, paragraphs, dropped, language, source
+    )
+
+
+def _edited(
+    extracted: Extracted,
+    feed_html: str | None,
+    entry_title: str | None,
+    editing: Editing | None,
+    template: frozenset[int] | None,
+) -> tuple[str | None, str, str, tuple[int, ...], int]:
+    """The title, text and HTML of a page (the feed's content when the page has no text)
+    after the source's editing and template: with the page's paragraph fingerprints and how
+    many of them the template dropped."""
+    from crawler.extract import html_text
+    from storage.html_policy import clean_html
+
     title, text, body_html = extracted.title or entry_title, extracted.text, extracted.html
     if not text and feed_html:
         body_html = clean_html(feed_html)
@@ -73,19 +103,7 @@ def process_page(
         from crawler.rewriting import drop_template
 
         text, body_html, paragraphs, dropped = drop_template(text, body_html, template)
-    if not text:
-        return Page(extracted, "", "", None, title)
-    keys = text_keys(text)
-    if not near_keys:
-        keys = TextKeys(keys.content_hash, None)
-    language, source = final_language(extracted.language or entry_language, text)
-    filtered = None
-    if editing is not None:
-        judged = (entry_url or url, entry_title or title)
-        filtered = editing.after_extraction(*judged, text, language)
-    return Page(
-        extracted, text, body_html, keys, title, filtered, paragraphs, dropped, language, source
-    )
+    return title, text, body_html, paragraphs, dropped
 
 
 def process_feed(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
