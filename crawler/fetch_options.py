@@ -10,7 +10,7 @@ without it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 from urllib.parse import urlsplit
 
@@ -135,8 +135,9 @@ class FetchOptions:
     sources whose options are equal (``crawler.robots``)."""
 
     user_agent: str | None
-    headers: tuple[tuple[str, str], ...]  # the headers table, plus Cookie from cookies
-    proxy: str | None  # with its credentials, for Scrapy's proxy middleware
+    # Credentials, both: never in a repr that a log line could print.
+    headers: tuple[tuple[str, str], ...] = field(repr=False)  # the table, plus Cookie
+    proxy: str | None = field(repr=False)  # with its credentials, for Scrapy's middleware
     # Hosts that get the headers and cookies: the source's own sites (crawler.scope).
     domains: frozenset[str]
 
@@ -162,8 +163,9 @@ def mask_fetch_secrets(source: dict[str, Any]) -> dict[str, Any]:
     shown = dict(source)
     if shown.get("proxy"):
         parts = urlsplit(shown["proxy"])
-        if parts.password is not None:
-            netloc = f"{parts.username}:***@" + parts.netloc.rpartition("@")[2]
+        if "@" in parts.netloc:  # a user name alone may be the credential (an API key)
+            user = f"{parts.username}:" if parts.password is not None else ""
+            netloc = f"{user}***@" + parts.netloc.rpartition("@")[2]
             shown["proxy"] = parts._replace(netloc=netloc).geturl()
     headers = shown.get("headers") or {}
     shown["headers"] = {k: "***" if _SECRET_HEADER.search(k) else v for k, v in headers.items()}

@@ -98,6 +98,10 @@ class NetworkGuardMiddleware:
             port = parts.port or (443 if parts.scheme == "https" else 80)
             if not await resolved_addresses(resolver, host, port):
                 raise DNSLookupError(host)  # process_exception below says why
+            # Without a proxy the reactor connects to a public address only; a proxy
+            # resolves the name again and could take the other one.
+            if (other := resolver.mixed.get(host.lower())) is not None:
+                raise AddressRefused(refused_message(host, other))
 
     def process_exception(self, request: Request, exception: Exception) -> None:
         if isinstance(exception, CannotResolveHostError | DNSLookupError) and not isinstance(

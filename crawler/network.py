@@ -79,10 +79,17 @@ def refused_message(host: str, address: str) -> str:
 class _PublicOnly:
     """Pass on a resolution's public addresses; remember a name that had nothing else."""
 
-    def __init__(self, receiver: Any, name: str, refused: LocalCache[str, str]) -> None:
+    def __init__(
+        self,
+        receiver: Any,
+        name: str,
+        refused: LocalCache[str, str],
+        mixed: LocalCache[str, str],
+    ) -> None:
         self._receiver = receiver  # an IResolutionReceiver (zope interfaces defeat mypy)
         self._name = name
         self._refused = refused
+        self._mixed = mixed  # names that had public and non-public addresses
         self._passed = 0
         self._dropped: str | None = None
 
@@ -101,10 +108,16 @@ class _PublicOnly:
     def resolutionComplete(self) -> None:
         # Twisted turns "no address" into a bare DNSLookupError; the middleware looks the
         # reason up here to say why.
+        name = self._name.lower()
         if not self._passed and self._dropped is not None:
-            self._refused[self._name.lower()] = self._dropped
+            self._refused[name] = self._dropped
         else:
-            self._refused.pop(self._name.lower(), None)
+            self._refused.pop(name, None)
+        # A proxy would resolve the name itself and might take the non-public address.
+        if self._passed and self._dropped is not None:
+            self._mixed[name] = self._dropped
+        else:
+            self._mixed.pop(name, None)
         self._receiver.resolutionComplete()
 
 
@@ -227,6 +240,8 @@ class GuardedResolver(CachingHostnameResolver):
         # them as the host of a page.
         self.proxies = proxies
         self.refused: LocalCache[str, str] = LocalCache(1000)  # name -> an address it had
+        # name -> a non-public address it had besides public ones (refused behind a proxy)
+        self.mixed: LocalCache[str, str] = LocalCache(1000)
         self.timed_out: LocalCache[str, float] = LocalCache(1000)  # name -> seconds waited
 
     @classmethod
@@ -246,7 +261,7 @@ class GuardedResolver(CachingHostnameResolver):
     ) -> IHostResolution:
         receiver: Any = resolutionReceiver
         if not self.allow_private and hostName.lower() not in self.proxies:
-            receiver = _PublicOnly(resolutionReceiver, hostName, self.refused)
+            receiver = _PublicOnly(resolutionReceiver, hostName, self.refused, self.mixed)
         if self.timeout > 0 and parse_ip(hostName) is None:
             receiver = _Deadline(receiver, hostName, self.timeout, self.reactor, self.timed_out)
         return super().resolveHostName(

@@ -313,3 +313,56 @@ def test_the_command_says_a_bad_proxy_in_one_line(tmp_path: Path) -> None:
         f"newsrelay: error: {config}: sources[0] (a).proxy: 'socks5://***@127.0.0.1:1080': "
         "SOCKS proxies are not supported yet; use an http:// proxy\n"
     )
+
+
+class _Received:
+    """An IResolutionReceiver that keeps the addresses passed on to it."""
+
+    def __init__(self) -> None:
+        self.addresses: list[str] = []
+
+    def resolutionBegan(self, resolution: Any) -> None:
+        pass
+
+    def addressResolved(self, address: Any) -> None:
+        self.addresses.append(address.host)
+
+    def resolutionComplete(self) -> None:
+        pass
+
+
+def test_a_name_with_a_private_address_beside_a_public_one_is_noted_for_proxied_pages() -> None:
+    """Without a proxy the reactor connects to the public address only; a proxy would resolve
+    the name itself and might take the private one, so the guard notes such names (the
+    middleware refuses a proxied page whose host is one) and forgets them once they change."""
+    from scrapy.utils.datatypes import LocalCache
+    from twisted.internet.address import IPv4Address
+
+    from crawler.network import _PublicOnly
+
+    refused: LocalCache[str, str] = LocalCache(10)
+    mixed: LocalCache[str, str] = LocalCache(10)
+    for addresses, expected in (
+        (["93.184.215.14", "10.0.0.7"], "10.0.0.7"),
+        (["93.184.215.14"], None),
+    ):
+        received = _Received()
+        guard = _PublicOnly(received, "Mixed.example", refused, mixed)
+        guard.resolutionBegan(None)  # type: ignore[arg-type]
+        for host in addresses:
+            guard.addressResolved(IPv4Address("TCP", host, 80))
+        guard.resolutionComplete()
+        assert received.addresses == ["93.184.215.14"]
+        assert mixed.get("mixed.example") == expected
+        assert refused.get("mixed.example") is None
+
+
+def test_a_proxy_user_name_given_alone_is_masked_and_options_never_print_credentials() -> None:
+    """Many proxy services take the API key as the user name, without a password."""
+    from crawler.fetch_options import FetchOptions, mask_fetch_secrets
+
+    assert mask_fetch_secrets({"proxy": "http://K3Y@proxy.example:8080"})["proxy"] == (
+        "http://***@proxy.example:8080"
+    )
+    options = FetchOptions("ua", (("Cookie", "s=C00KIE"),), "http://u:PW@p.example:1", frozenset())
+    assert "C00KIE" not in repr(options) and "PW" not in repr(options)
