@@ -37,11 +37,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_filtered_entries")),
         sa.UniqueConstraint("source_id", "url", name="uq_filtered_entries_source_id_url"),
     )
-    with op.batch_alter_table("crawl_runs") as batch:
-        batch.add_column(sa.Column("filtered", sa.Integer(), nullable=False, server_default="0"))
+    # Plain ALTER TABLE, never a batch (SQLite) rebuild: with foreign keys on, a rebuild's
+    # DROP TABLE cascades into the rows that reference the table, and drops its triggers.
+    op.add_column(
+        "crawl_runs", sa.Column("filtered", sa.Integer(), nullable=False, server_default="0")
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("crawl_runs") as batch:
-        batch.drop_column("filtered")
+    op.drop_column("crawl_runs", "filtered")  # SQLite 3.35+: no rebuild either
     op.drop_table("filtered_entries")

@@ -16,10 +16,11 @@ depends_on = None
 def upgrade() -> None:
     # Nullable, no default: articles stored before this revision do not know where their
     # language came from (it was always the page's declaration, or none).
-    with op.batch_alter_table("articles") as batch:
-        batch.add_column(sa.Column("language_source", sa.String(length=16), nullable=True))
+    # Plain ALTER TABLE, never a batch (SQLite) rebuild: with foreign keys on, a rebuild's
+    # DROP TABLE of articles cascades into every table that references it, and drops the
+    # search triggers of 0009.
+    op.add_column("articles", sa.Column("language_source", sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("articles") as batch:
-        batch.drop_column("language_source")
+    op.drop_column("articles", "language_source")  # SQLite 3.35+: no rebuild either
