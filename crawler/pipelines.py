@@ -93,8 +93,10 @@ class StoragePipeline:
             )
             self._stop_crawl()
             return
-        for result in results:
+        for record, result in zip(batch, results, strict=True):
             run.count_saved(result.outcome)
+            if result.outcome == "new":  # as storage counts it: copies are no template
+                run.template.count(record.paragraphs)
 
     def _stop_crawl(self) -> None:
         # Not awaited here: closing waits for in-flight items, this one included.

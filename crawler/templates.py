@@ -5,7 +5,8 @@ dropped from its later pages' text and HTML before their dedup keys are computed
 The extraction workers drop them (``crawler.rewriting.drop_template``) and send back every
 paragraph's fingerprint (``crawler.fingerprints.paragraph_key``); this process counts them per
 page as the pages come back, so later pages of the same run benefit, and each page's
-fingerprints are saved with its article (``storage.templates``), so the next run, in this
+fingerprints are saved with its article (``storage.templates``; copies of a story stored
+already count nothing, in either place), so the next run, in this
 process or another, starts where this one stopped. A run reads the record at its first
 article page: a poll that finds nothing new never touches it.
 """
@@ -62,11 +63,16 @@ class SourceTemplate:
                 self._boilerplate = {k for k, s in seen.items() if s.pages >= BOILERPLATE_PAGES}
         return frozenset(self._boilerplate)
 
-    def count(self, paragraphs: tuple[int, ...]) -> tuple[int, ...]:
-        """Count one more page with ``paragraphs``; the fingerprints to save with its
-        article (none when this run does not learn)."""
+    def to_save(self, paragraphs: tuple[int, ...]) -> tuple[int, ...]:
+        """The fingerprints to save with a page's article (counted by storage if it is
+        stored as new): none when this run does not learn."""
+        return paragraphs if self.learn and self._seen is not None else ()
+
+    def count(self, paragraphs: tuple[int, ...]) -> None:
+        """Count one more page with ``paragraphs``: an article stored as new. A copy of a
+        story counts nothing: one story at three addresses is not the site's template."""
         if not self.learn or self._seen is None or not paragraphs:
-            return ()
+            return
         now = datetime.now(UTC)
         for key in paragraphs:
             before = self._seen.get(key)
@@ -76,7 +82,6 @@ class SourceTemplate:
                 self._boilerplate.add(key)
         if len(self._seen) > KEEP_PER_SOURCE * 5 // 4:
             self._forget_oldest()
-        return paragraphs
 
     def _forget_oldest(self) -> None:
         """Keep the ``KEEP_PER_SOURCE`` most recently seen, as storage does."""

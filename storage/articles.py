@@ -154,7 +154,10 @@ def _save(
     insert_ignore(session, ArticleKey, key_rows, ["kind", "key"])
     insert_ignore(session, NearKey, near_rows, ["key", "article_id"])
     insert_ignore(session, Delivery, queued, ["article_id", "destination"])
-    count_paragraphs(session, records)
+    # Only new articles: one story at several addresses is not its source's template.
+    count_paragraphs(
+        session, [r for r, res in zip(records, results, strict=True) if res.outcome == "new"]
+    )
     return results
 
 

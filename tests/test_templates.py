@@ -92,7 +92,10 @@ def test_recurring_paragraphs_are_learnt_kept_across_runs_and_dropped(
         seen = template_paragraphs(db, ensure_source(db, "wire", []).source_id)
     finally:
         db.dispose()
-    assert seen[_key(FOLLOW_US)].pages == 8 and seen[_key(TEASER[0])].pages == 8
+    # Counted on the pages stored as new: 7, and the copy with the template if it came first
+    # (one story at two addresses counts once: the duplicate's paragraphs are no template).
+    with_template = 7 + (stored[site.url("/wire/copy.html")]["url"] == site.url("/wire/copy.html"))
+    assert seen[_key(FOLLOW_US)].pages == seen[_key(TEASER[0])].pages == with_template
     assert seen[_key(TWICE)].pages == 2
 
 

@@ -44,5 +44,5 @@ def article_record(
         content_hash=page.keys.content_hash,
         near=page.keys.near,
         destinations=destinations,
-        paragraphs=run.template.count(page.paragraphs),
+        paragraphs=run.template.to_save(page.paragraphs),
     )
