@@ -15,6 +15,7 @@ whose fingerprint is one of its boilerplate paragraphs, from the text and from t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence, Set
+from html import escape
 
 from lxml import html as lxml_html
 from lxml.html import HtmlElement
@@ -46,8 +47,19 @@ def edit_article(
         title = _rewritten(title, titles).strip() or None
     if texts or editing.drop_paragraphs:
         text = edit_text(text, editing.drop_paragraphs, texts)
-        html = edit_html(html, editing.drop_paragraphs, texts)
+        html = with_text(edit_html(html, editing.drop_paragraphs, texts), text)
     return title, text, html
+
+
+def with_text(html: str, text: str) -> str:
+    """``html``, or the paragraphs of ``text`` when the HTML has lost every word the text
+    still has: an edit never blanks the republished body of an article that has text."""
+    if not text or (
+        html.strip()
+        and lxml_html.fragment_fromstring(html, create_parent="div").text_content().strip()
+    ):
+        return html
+    return "".join(f"<p>{escape(line)}</p>" for line in text.split("\n") if line)
 
 
 def edit_text(text: str, drops: Sequence[str], rules: Rules) -> str:
@@ -64,7 +76,8 @@ def edit_html(fragment: str, drops: Sequence[str], rules: Rules) -> str:
     if not fragment.strip():
         return fragment
     root = lxml_html.fragment_fromstring(fragment, create_parent="div")
-    changed = _drop_blocks(root, lambda text: _found(text, drops))
+    changed = _split_lines(root)
+    changed = _drop_blocks(root, lambda text: _found(text, drops)) or changed
     if rules:
         changed = _rewrite_runs(root, rules) or changed
     return _serialized(root) if changed else fragment
@@ -89,9 +102,39 @@ def drop_template(
         return text, html, keys, 0
     if html.strip():
         root = lxml_html.fragment_fromstring(html, create_parent="div")
-        if _drop_blocks(root, lambda block: paragraph_key(block) in boilerplate):
-            html = _serialized(root)
+        split = _split_lines(root)
+        if _drop_blocks(root, lambda block: paragraph_key(block) in boilerplate) or split:
+            html = with_text(_serialized(root), remaining)
     return remaining, html, keys, len(lines) - len(kept)
+
+
+def _split_lines(root: HtmlElement) -> bool:
+    """Each block whose lines are separated by ``<br>`` as one block per line, as the text
+    has them (one line each), so that dropping a line drops that line only; whether any was
+    split."""
+    split = False
+    for block in _innermost_blocks(root):
+        if not any(child.tag == "br" for child in block):
+            continue
+        lines = [_empty_like(block)]
+        lines[0].text = block.text
+        for child in list(block):
+            if child.tag == "br":
+                lines.append(_empty_like(block))
+                lines[-1].text = child.tail
+            else:
+                lines[-1].append(child)  # its tail goes with it
+        for line in lines:
+            if line.text_content().strip() or len(line):
+                block.addprevious(line)
+        block.getparent().remove(block)
+        split = True
+    return split
+
+
+def _empty_like(block: HtmlElement) -> HtmlElement:
+    element: HtmlElement = lxml_html.Element(block.tag, dict(block.attrib))
+    return element
 
 
 def _drop_blocks(root: HtmlElement, drop: Callable[[str], bool]) -> bool:
@@ -110,7 +153,7 @@ def _serialized(root: HtmlElement) -> str:
 def _rewrite_runs(root: HtmlElement, rules: Rules) -> bool:
     """Rewrite every run of text under ``root``; drop the paragraphs this empties. Whether
     anything changed."""
-    had_text = [block for block in _innermost_blocks(root) if _block_text(block)]
+    before = {block: text for block in _innermost_blocks(root) if (text := _block_text(block))}
     changed = False
     for element in root.iter():
         if not isinstance(element.tag, str):
@@ -120,8 +163,16 @@ def _rewrite_runs(root: HtmlElement, rules: Rules) -> bool:
             if value and (edited := _rewritten(value, rules)) != value:
                 setattr(element, node, edited)
                 changed = True
-    for block in had_text:
-        if block.tag not in ("td", "th") and not _block_text(block) and not block.xpath(".//img"):
+    for block, text in before.items():
+        # What the text's line became: a match across inline markup ("Read more at
+        # <a>PressTV</a>") is no run's, so such a block takes its line's text, plain.
+        wanted = " ".join(_rewritten(text, rules).split())
+        if _block_text(block) != wanted:
+            for child in list(block):
+                block.remove(child)
+            block.text = wanted
+            changed = True
+        if block.tag not in ("td", "th") and not wanted and not block.xpath(".//img"):
             block.drop_tree()
     return changed
 

@@ -303,3 +303,35 @@ def test_extract_shows_the_rule_that_would_drop_a_page(site: LocalSite, tmp_path
     alone = run_newsrelay("extract", kept, "--json", config=config)
     assert json.loads(alone.stdout)["filtered"] is None
     assert json.loads(alone.stdout)["title"] == "Kept | Wire News"
+
+
+LINES = [f"Line {n} of a story whose whole body is one paragraph cut by breaks." for n in range(6)]
+TELEGRAM = "Follow us on Telegram for the latest news"
+
+
+def test_a_line_cut_by_br_goes_alone_and_the_html_never_loses_the_text() -> None:
+    """Outlets that write a whole story as one <p> with <br> breaks: dropping the "follow us"
+    line, or a template's line, drops that line from the HTML as from the text, never the
+    whole paragraph; a rewrite across inline markup edits the HTML as it edits the text."""
+    from crawler.fingerprints import paragraph_key
+    from crawler.rewriting import drop_template, edit_html, edit_text, with_text
+
+    html = "<p>" + "<br><br>".join([*LINES, TELEGRAM]) + "</p>"
+    text = "\n".join([*LINES, TELEGRAM])
+    drops = ["(?i)follow us on telegram"]
+    edited = edit_html(html, drops, [])
+    assert TELEGRAM not in edited and all(line in edited for line in LINES)
+    assert edit_text(text, drops, []) == "\n".join(LINES)
+
+    kept, kept_html, _, dropped = drop_template(text, html, {paragraph_key(TELEGRAM)})
+    assert (kept, dropped) == ("\n".join(LINES), 1)
+    assert TELEGRAM not in kept_html and all(line in kept_html for line in LINES)
+
+    across = "<p>Story text.</p><p>Read more at <a href='https://presstv.ir/'>PressTV</a></p>"
+    assert edit_html(across, [], [("Read more at PressTV", "")]) == "<p>Story text.</p>"
+    source = "<p><b>Source:</b> IRNA</p><p>Body.</p>"
+    assert edit_html(source, [], [(r"^Source: .*$", "")]) == "<p>Body.</p>"
+    linked = "<p>Keep <a href='https://x.example/'>this link</a>, colour</p>"
+    assert 'href="https://x.example/"' in edit_html(linked, [], [("colour", "color")])
+    # An HTML left without a word of a text that has some is rebuilt from the text.
+    assert with_text("<div><img src='x'></div>", "a\nb<c") == "<p>a</p><p>b&lt;c</p>"
