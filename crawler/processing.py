@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from crawler.feed_parser import ParsedFeed
 
 
+EMPTIED = "rewrite / drop_paragraphs: no text left"
+
+
 def process_page(
     body: bytes,
     content_type: str | None,
@@ -58,11 +61,13 @@ def process_page(
 
     _, html = html_to_unicode(content_type, body)
     extracted = extract_article(html, url, rules, entry_image)
-    title, text, body_html, paragraphs, dropped = _edited(
+    title, text, body_html, paragraphs, dropped, emptied = _edited(
         extracted, feed_html, entry_title, editing, template
     )
     if not text:
-        return Page(extracted, "", "", None, title)
+        # A page whose every line the source's rules dropped is judged, not failed: recorded
+        # once, rather than fetched and reported again at each poll.
+        return Page(extracted, "", "", None, title, EMPTIED if emptied else None)
     keys = text_keys(text)
     if not near_keys:
         keys = TextKeys(keys.content_hash, None)
@@ -82,28 +87,31 @@ def _edited(
     entry_title: str | None,
     editing: Editing | None,
     template: frozenset[int] | None,
-) -> tuple[str | None, str, str, tuple[int, ...], int]:
+) -> tuple[str | None, str, str, tuple[int, ...], int, bool]:
     """The title, text and HTML of a page (the feed's content when the page has no text)
-    after the source's editing and template: with the page's paragraph fingerprints and how
-    many of them the template dropped."""
+    after the source's editing and template: with the page's paragraph fingerprints, how
+    many of them the template dropped, and whether the editing left no text of some."""
     from crawler.extract import html_text
     from storage.html_policy import clean_html
 
     title, text, body_html = extracted.title or entry_title, extracted.text, extracted.html
+    emptied = False
     if not text and feed_html:
         body_html = clean_html(feed_html)
         text = html_text(body_html)
     if editing is not None:
         from crawler.rewriting import edit_article
 
+        had_text = bool(text)
         title, text, body_html = edit_article(editing, title, text, body_html)
+        emptied = had_text and not text
     paragraphs: tuple[int, ...] = ()
     dropped = 0
     if template is not None and text:
         from crawler.rewriting import drop_template
 
         text, body_html, paragraphs, dropped = drop_template(text, body_html, template)
-    return title, text, body_html, paragraphs, dropped
+    return title, text, body_html, paragraphs, dropped, emptied
 
 
 def process_feed(body: bytes, url: str, content_type: str | None) -> ParsedFeed:

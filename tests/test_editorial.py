@@ -335,3 +335,18 @@ def test_a_line_cut_by_br_goes_alone_and_the_html_never_loses_the_text() -> None
     assert 'href="https://x.example/"' in edit_html(linked, [], [("colour", "color")])
     # An HTML left without a word of a text that has some is rebuilt from the text.
     assert with_text("<div><img src='x'></div>", "a\nb<c") == "<p>a</p><p>b&lt;c</p>"
+
+
+def test_a_page_the_rules_leave_without_text_is_judged_not_failed() -> None:
+    """A page whose only text is a "follow us" line that the source drops is recorded as
+    filtered (once), not failed as "no article text" and fetched again at every poll."""
+    from crawler.editorial import Editing
+    from crawler.processing import EMPTIED, process_page
+
+    body = f"<html><body><article><p>{TELEGRAM}.</p></article></body></html>".encode()
+    editing = Editing(drop_paragraphs=("(?i)follow us on telegram",))
+    page = process_page(body, "text/html; charset=utf-8", "https://a.example/v/1", None,
+                        True, None, editing)  # fmt: skip
+    assert (page.keys, page.filtered) == (None, EMPTIED)
+    plain = process_page(body, "text/html; charset=utf-8", "https://a.example/v/1")
+    assert plain.keys is not None and plain.filtered is None

@@ -311,11 +311,11 @@ class SourceSpider(scrapy.Spider):
         run.counters.pages_extracted += 1
         if len(page.extracted.text) < THIN_PAGE_CHARS:
             run.counters.pages_thin += 1  # even if the feed's own text stands in for it
-        if page.keys is None:
-            run.failed("page", response.url, "no article text found on the page", feed_id=feed_id)
-            return
         if page.filtered:
             await run.filtered({candidate.url: page.filtered})
+            return
+        if page.keys is None:
+            run.failed("page", response.url, "no article text found on the page", feed_id=feed_id)
             return
         destinations = self.config.destinations_for(run.source.name)
         yield self.images.follow(article_record(run, candidate, page, feed_id, destinations))
