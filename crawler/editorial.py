@@ -10,6 +10,7 @@ itself is done in the extraction workers (``crawler.rewriting``).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -126,6 +127,10 @@ class Editing:
     languages_key: str = "filters.languages"
     rewrites: tuple[Rewrite, ...] = ()
     drop_paragraphs: tuple[str, ...] = ()
+
+    def key(self) -> str:
+        """A short key of these rules: an entry filtered under other rules is judged again."""
+        return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
 
     def before_fetch(self, url: str, title: str | None) -> str | None:
         """The rule that drops a feed entry on its canonical ``url`` and its ``title``

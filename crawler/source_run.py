@@ -136,6 +136,9 @@ class SourceRun:
     claimed: set[str] = field(default_factory=set)
     offsite: Counter[str] = field(default_factory=Counter)  # hosts of links not followed
     template: SourceTemplate = field(default_factory=SourceTemplate)  # none until opened
+    # The key of the source's editorial rules (Editing.key): what it filtered under other
+    # rules is judged again.
+    rules_key: str = ""
 
     async def open(self) -> None:
         """The source's ids (its feeds created if new) and the run's row."""
@@ -154,7 +157,7 @@ class SourceRun:
         if self.options.refetch or not entries:
             return set()
         assert self.ids is not None
-        return await self.storage.call(known_entries, self.ids.source_id, entries)
+        return await self.storage.call(known_entries, self.ids.source_id, entries, self.rules_key)
 
     async def filtered(self, dropped: Mapping[str, str]) -> None:
         """Entries an editorial filter dropped (canonical URL -> the rule): counted, logged
@@ -167,7 +170,9 @@ class SourceRun:
         for url, rule in dropped.items():
             # The fields only: the text format appends them as key=value on the line.
             logger.info("entry filtered", extra={"source": name, "url": url, "rule": rule})
-        await self.storage.call(record_filtered, self.ids.source_id, self.run_id, dropped)
+        await self.storage.call(
+            record_filtered, self.ids.source_id, self.run_id, dropped, self.rules_key
+        )
         self.progress()
 
     def claim(self, url: str) -> bool:

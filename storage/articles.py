@@ -26,16 +26,18 @@ from storage.statements import chunks, insert_ignore, insert_statement
 from storage.templates import count_paragraphs
 
 
-def known_entries(db: Database, source_id: int, entries: Sequence[EntryIdentity]) -> set[str]:
-    """The URLs of ``entries`` already stored, or dropped by a filter of the source, so not to
-    be fetched again.
+def known_entries(
+    db: Database, source_id: int, entries: Sequence[EntryIdentity], rules: str = ""
+) -> set[str]:
+    """The URLs of ``entries`` already stored, or dropped by a filter of the source under its
+    current ``rules`` (their key), so not to be fetched again.
 
     An entry is known by its address, or within its source by its feed GUID or URL id; an
     entry known only by the latter is a new address of a stored story, recorded here as its
     alias (``article_urls`` kind ``duplicate_guid`` / ``duplicate_url_id``) without a fetch.
     """
     by_url = {entry.url: entry for entry in entries}
-    known = _known_urls(db, by_url) | filtered_urls(db, source_id, by_url)
+    known = _known_urls(db, by_url) | filtered_urls(db, source_id, by_url, rules)
     guids = {f"{source_id}:{e.guid}": url for url, e in by_url.items() if e.guid}
     ids = {f"{source_id}:{e.url_id}": url for url, e in by_url.items() if e.url_id}
     aliases: dict[str, tuple[int, str, str]] = {}

@@ -227,6 +227,9 @@ class FilteredEntry(Base):
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
     url: Mapped[str] = mapped_column(Text)  # canonical
     rule: Mapped[str] = mapped_column(Text)  # the rule that dropped it, as logged
+    # The source's rules when it was dropped (crawler.editorial.Editing.key): once they
+    # change, the entry is judged again.
+    rules: Mapped[str] = mapped_column(String(32), default="")
     run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id", ondelete="SET NULL"))
     filtered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

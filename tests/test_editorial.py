@@ -95,6 +95,9 @@ def config_with(tmp_path: Path, db_url: str, feed: str, source_keys: str, top: s
 
 
 # -- filters --------------------------------------------------------------------------------
+TITLE_RULE = '[filters]\nexclude = [{field = "title", pattern = "(?i)^(live|video):"}]\n'
+
+
 def test_title_and_url_filters_drop_entries_before_their_pages_are_fetched(
     site: LocalSite, db_url: str, tmp_path: Path
 ) -> None:
@@ -113,7 +116,7 @@ def test_title_and_url_filters_drop_entries_before_their_pages_are_fetched(
         db_url,
         feed,
         'exclude = [{field = "url", pattern = "^https?://[^/]+/live/"}]',
-        top='[filters]\nexclude = [{field = "title", pattern = "(?i)^(live|video):"}]\n',
+        top=TITLE_RULE,
     )
 
     rows, records = crawl(config)
@@ -139,6 +142,13 @@ def test_title_and_url_filters_drop_entries_before_their_pages_are_fetched(
     assert (rows["wire"]["new"], rows["wire"]["filtered"], rows["wire"]["known"]) == (0, 0, 3)
     assert filtered_logs(records) == {}
     assert site.hits("/news/2.html") == [] and site.hits("/live/3.html") == []
+
+    # The editor drops the source's URL rule: what the old rules filtered is judged again.
+    config_with(tmp_path, db_url, feed, "", top=TITLE_RULE)
+    serve_feed(site, stories, channel="t3")
+    rows, _ = crawl(config)
+    assert (rows["wire"]["new"], rows["wire"]["filtered"], rows["wire"]["known"]) == (1, 1, 1)
+    assert site.hits("/news/2.html") == [] and len(site.hits("/live/3.html")) == 1
 
 
 def test_text_and_language_filters_judge_the_extracted_article(

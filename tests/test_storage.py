@@ -149,6 +149,16 @@ def test_filtered_entries_are_known_to_their_source_only(db_url: str) -> None:
     }
     run = get_run(db, run_id)
     assert run is not None and run.counters.filtered == 2
+
+    # The editor changes the source's rules: what the old ones dropped is judged again, and
+    # recorded anew under the new ones if they drop it too.
+    assert known_entries(db, a, entries, rules="new") == set()
+    record_filtered(db, a, run_id, {video: "sources[a].exclude[0] url '/video/'"}, rules="new")
+    assert known_entries(db, a, entries, rules="new") == {video}
+    assert filtered_entries(db, a) == {
+        live: "filters.exclude[0] title '^Live'",
+        video: "sources[a].exclude[0] url '/video/'",
+    }
     db.dispose()
 
 

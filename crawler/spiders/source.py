@@ -81,6 +81,7 @@ class SourceSpider(scrapy.Spider):
         )
         self.domains = source_domains(self.run.source)
         self.editing = editing_for(config.filters, self.run.source)
+        self.run.rules_key = self.editing.key() if self.editing else ""
         # Read by crawler.middlewares.SourceFetchOptionsMiddleware for each request.
         self.fetch_options = FetchOptions.of(self.run.source, self.domains)
         self.images = ImageKeeper(config.images, self.run.source.name)

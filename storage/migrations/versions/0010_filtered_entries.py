@@ -20,6 +20,7 @@ def upgrade() -> None:
         sa.Column("source_id", sa.Integer(), nullable=False),
         sa.Column("url", sa.Text(), nullable=False),
         sa.Column("rule", sa.Text(), nullable=False),
+        sa.Column("rules", sa.String(length=32), nullable=False, server_default=""),
         sa.Column("run_id", sa.Integer(), nullable=True),
         sa.Column("filtered_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
