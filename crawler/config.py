@@ -354,6 +354,10 @@ def _anchor_sqlite_path(config: Config, base: Path) -> Config:
     return config
 
 
+# Keys whose values may be credentials: a wrong value is never echoed in the error.
+_SECRET_KEYS = frozenset({"headers", "cookies", "proxy", "secret", "password", "token"})
+
+
 def _first_error(exc: ValidationError, raw: dict[str, Any]) -> str:
     error = exc.errors()[0]
     location = _location(error["loc"], raw)
@@ -364,7 +368,8 @@ def _first_error(exc: ValidationError, raw: dict[str, Any]) -> str:
         return f"{location}: required key is missing"
     message = str(error["msg"]).removeprefix("Value error, ")
     got = error.get("input")
-    if kind.endswith("_type") or kind.endswith("_parsing"):
+    secret = any(part in _SECRET_KEYS for part in error["loc"])
+    if (kind.endswith("_type") or kind.endswith("_parsing")) and not secret:
         return f"{location}: {message} (got {got!r})"
     return f"{location}: {message}"
 

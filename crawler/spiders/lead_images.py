@@ -50,11 +50,18 @@ class ImageKeeper:
 
     def keep(self, response: Response, record: ArticleRecord) -> list[ArticleRecord]:
         """The image's callback: the file kept, its path on the record."""
-        assert self.config is not None and self.config.directory is not None
+        config = self.config
+        if config is None or config.directory is None:  # an in-memory SQLite database
+            self._not_kept(record, "no [images] directory")
+            return [record]
         try:
-            path = store_image(response.body, Path(self.config.directory), self.config.max_bytes)
+            path = store_image(response.body, Path(config.directory), config.max_bytes)
         except (ImageRefused, OSError) as exc:
             self._not_kept(record, str(exc))
+            return [record]
+        except Exception as exc:  # a bug must not lose the article with its image
+            logger.exception("image not kept: source=%s url=%s", self.source, record.url)
+            self._not_kept(record, f"{type(exc).__name__}: {exc}")
             return [record]
         return [replace(record, image_path=path)]
 
