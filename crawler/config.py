@@ -11,7 +11,6 @@ import os
 import re
 import tomllib
 from datetime import timedelta
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -282,13 +281,13 @@ class Config(Strict):
         known = ", ".join(d.name for d in self.destinations) or "none"
         raise ConfigError(f"unknown destination {name!r} (configured: {known})")
 
-    @cached_property
-    def _sources_by_name(self) -> dict[str, SourceConfig]:
-        return {source.name: source for source in self.sources}
-
     def source(self, name: str) -> SourceConfig:
-        """The source named ``name``: a dict lookup, as each poll of each source asks."""
-        found = self._sources_by_name.get(name)
+        """The source named ``name``: a dict lookup, as each poll of each source asks (kept
+        in ``__dict__``, which equality ignores; a copy with other sources builds its own)."""
+        built = self.__dict__.get("_by_name")
+        if built is None or built[0] is not self.sources:
+            built = self.__dict__["_by_name"] = (self.sources, {s.name: s for s in self.sources})
+        found = built[1].get(name)
         if found is not None:
             return found
         known = ", ".join(s.name for s in self.sources) or "none"

@@ -225,3 +225,17 @@ def test_cli_reports_a_bad_filter_pattern_in_one_line(tmp_path: Path) -> None:
         f"newsrelay: error: {path}: filters.exclude[0].pattern: '*' is not a regular "
         "expression: nothing to repeat at position 0"
     ]
+
+
+def test_source_lookup_follows_the_config_it_is_asked_of() -> None:
+    """``Config.source`` is a dict lookup built once per config: a copy with other sources
+    answers with its own, and the lookup leaves equality alone."""
+    from crawler.config import config_from_dict
+
+    raw = {"sources": [{"name": "a", "feeds": ["http://a.example/f"]}]}
+    config = config_from_dict(raw)
+    assert config.source("a") is config.sources[0]
+    other = config_from_dict({"sources": [{"name": "b", "feeds": ["http://b.example/f"]}]})
+    copy = config.model_copy(update={"sources": other.sources})
+    assert copy.source("b") is other.sources[0]
+    assert config == config_from_dict(raw)
