@@ -8,6 +8,7 @@ only leaves ``image_path`` empty (the URL stays), with one WARNING line.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -48,14 +49,17 @@ class ImageKeeper:
             dont_filter=True,
         )
 
-    def keep(self, response: Response, record: ArticleRecord) -> list[ArticleRecord]:
-        """The image's callback: the file kept, its path on the record."""
+    async def keep(self, response: Response, record: ArticleRecord) -> list[ArticleRecord]:
+        """The image's callback: the file kept (hashed and written in a thread: up to
+        ``max_bytes`` would hold the crawl's loop), its path on the record."""
         config = self.config
         if config is None or config.directory is None:  # an in-memory SQLite database
             self._not_kept(record, "no [images] directory")
             return [record]
         try:
-            path = store_image(response.body, Path(config.directory), config.max_bytes)
+            path = await asyncio.to_thread(
+                store_image, response.body, Path(config.directory), config.max_bytes
+            )
         except (ImageRefused, OSError) as exc:
             self._not_kept(record, str(exc))
             return [record]
