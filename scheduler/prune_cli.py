@@ -42,7 +42,7 @@ def _summary(
         f"dedup keys of deleted articles ({keys}): {verb} {report.tombstones_expired}",
     ]
     if not report.dry_run:
-        lines.append(f"in {report.batches} transactions")
+        lines.append(f"in {report.batches} batches, a transaction each")
     return "\n".join(lines)
 
 
