@@ -329,3 +329,28 @@ def test_the_daemon_prunes_when_it_starts(tmp_path: Path) -> None:
         daemon.kill()
     assert [a.url for a in iter_articles(db)] == ["http://a.example/new"]
     db.dispose()
+
+
+def test_a_copy_saved_while_its_article_is_pruned_meets_the_tombstone(postgres_url: str) -> None:
+    """PostgreSQL: a crawl looked up the stored article its copy belongs to, then a prune
+    deleted that article before the crawl recorded the copy. The crawl's insert refers to a
+    row gone: it is decided again, and the copy is a duplicate of the deleted article."""
+    db, pruner = open_database(postgres_url), open_database(postgres_url)
+    sid = ensure_source(db, "a", []).source_id
+    first = save_article(db, record(sid, "http://a.example/1", STORY))
+    pruned: list[int] = []
+
+    def prune_in_between(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("INSERT INTO article_urls") and not pruned:
+            other = threading.Thread(target=lambda: pruned.append(prune(pruner, KEEP).articles))
+            other.start()
+            other.join()
+
+    event.listen(db.engine, "before_cursor_execute", prune_in_between)
+    copy = save_article(db, record(sid, "http://b.example/1", STORY.upper(), fetched_at=NOW))
+    assert pruned == [1]
+    assert (copy.outcome, copy.article_id) == ("duplicate_content", first.article_id)
+    assert copy.tombstone is not None
+    assert count_articles(db) == 0
+    db.dispose()
+    pruner.dispose()
