@@ -88,8 +88,15 @@ def _add_aliases(db: Database, source_id: int, aliases: Sequence[tuple[int, str,
         {"article_id": article_id, "url": url, "kind": kind, "source_id": source_id, "seen_at": now}
         for article_id, url, kind in aliases
     ]
-    with db.transaction() as session:
-        insert_ignore(session, ArticleUrl, rows, ["url"])
+
+    def add(session: Session) -> None:
+        # Only to articles still stored: retention may have deleted one since the look-up
+        # (the entry stays known: its key is in the tombstone now).
+        wanted = sorted({article_id for article_id, _, _ in aliases})
+        alive = set(session.scalars(select(Article.id).where(Article.id.in_(wanted))))
+        insert_ignore(session, ArticleUrl, [r for r in rows if r["article_id"] in alive], ["url"])
+
+    db.retrying(add)
 
 
 def save_article(

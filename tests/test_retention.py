@@ -354,3 +354,27 @@ def test_a_copy_saved_while_its_article_is_pruned_meets_the_tombstone(postgres_u
     assert count_articles(db) == 0
     db.dispose()
     pruner.dispose()
+
+
+def test_an_entry_known_by_guid_while_its_article_is_pruned(postgres_url: str) -> None:
+    """PostgreSQL: an entry at a new address whose GUID names a stored article is recorded as
+    the article's alias; when a prune deletes the article in between, the entry is still
+    known (by its tombstone) and the look-up does not fail."""
+    db, pruner = open_database(postgres_url), open_database(postgres_url)
+    sid = ensure_source(db, "a", []).source_id
+    save_article(db, record(sid, "http://a.example/1", STORY, guid="g-1"))
+    pruned: list[int] = []
+
+    def prune_in_between(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("INSERT INTO article_urls") and not pruned:
+            other = threading.Thread(target=lambda: pruned.append(prune(pruner, KEEP).articles))
+            other.start()
+            other.join()
+
+    event.listen(db.engine, "before_cursor_execute", prune_in_between)
+    moved = EntryIdentity("http://a.example/moved", guid="g-1")
+    assert known_entries(db, sid, [moved]) == {moved.url}
+    assert pruned == [1]
+    assert rows(db, "SELECT count(*) FROM article_urls") == [0]
+    db.dispose()
+    pruner.dispose()
