@@ -266,7 +266,7 @@ def test_prune_commits_batch_by_batch_and_lets_other_writers_in(tmp_path: Path) 
     db = open_database(f"sqlite:///{tmp_path / 'newsrelay.db'}")
     sid = ensure_source(db, "a", []).source_id
     save_articles(
-        db, [record(sid, f"http://a.example/{n}", f"Story {n}.", near=None) for n in range(2000)]
+        db, [record(sid, f"http://a.example/{n}", f"Story {n}.", near=None) for n in range(1000)]
     )
     commits: list[float] = []
     event.listen(db.engine, "commit", lambda _conn: commits.append(time.monotonic()))
@@ -297,13 +297,13 @@ def test_prune_commits_batch_by_batch_and_lets_other_writers_in(tmp_path: Path) 
         done.set()
         thread.join()
 
-    assert (report.articles, report.batches) == (2000, 20)
-    assert len(commits) >= 20  # (and the look-up that found nothing more)
+    assert (report.articles, report.batches) == (1000, 10)
+    assert len(commits) >= 10  # (and the look-up that found nothing more)
     assert errors == []
-    # One transaction for the whole prune would let no write in between its first and last
-    # commit.
+    # One transaction for the whole prune, or batches back to back, let no write in between
+    # its first and last commit.
     between = [t for t in writes if commits[0] < t < commits[-1]]
-    assert between, (len(writes), commits[0], commits[-1])
+    assert len(between) >= 5, (len(writes), commits[0], commits[-1])
     assert count_articles(db) == 0
     db.dispose()
 
