@@ -7,6 +7,7 @@ a script or an .svg served as ``image/jpeg`` is not kept.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -50,6 +51,10 @@ def store_image(data: bytes, directory: Path, max_bytes: int) -> str:
     relative = f"{digest[:2]}/{digest[2:4]}/{digest}.{extension}"
     target = directory / relative
     if target.exists():
+        # Touched: retention (storage.retention) leaves a recently used file alone while the
+        # article that reuses it is on its way to the database.
+        with contextlib.suppress(OSError):
+            os.utime(target)
         return relative
     target.parent.mkdir(parents=True, exist_ok=True)
     # Written beside the target, then renamed: a reader never sees half a file.

@@ -29,6 +29,7 @@ from crawler.cluster.broker import RunOrder, open_broker, send
 from crawler.config import Config
 from publisher.daemon import DeliveryLoop
 from scheduler import __version__
+from scheduler.pruning import PruneLoop
 from scheduler.schedules import first_run, trigger_for
 from storage.cluster import close_dead_runs, member_beat, member_gone, running_cluster_sources
 from storage.cluster_locks import AdvisoryLocks
@@ -61,6 +62,7 @@ class ClusterScheduler:
         self._database = ThreadPoolExecutor(1, thread_name_prefix="database")
         self._stop = asyncio.Event()
         self.deliveries: DeliveryLoop | None = None  # the leader delivers, as a daemon does
+        self.pruning: PruneLoop | None = None  # ... and prunes (storage.keep_articles)
 
     def run(self) -> int:
         """Blocking: elect, schedule, until SIGTERM/SIGINT. The exit code."""
@@ -121,6 +123,8 @@ class ClusterScheduler:
         await self._start_scheduling()
         self.deliveries = DeliveryLoop(lambda: self.config, self.db)
         self.deliveries.start()
+        self.pruning = PruneLoop(lambda: self.config, self.db)
+        self.pruning.start()
 
     async def _step_down(self, *, stopping: bool = False) -> None:
         if self.scheduler is not None:
@@ -130,6 +134,10 @@ class ClusterScheduler:
             timeout = self.config.daemon.stop_timeout_delta.total_seconds()
             await asyncio.get_running_loop().run_in_executor(None, self.deliveries.stop, timeout)
             self.deliveries = None
+        if self.pruning is not None:
+            timeout = self.config.daemon.stop_timeout_delta.total_seconds()
+            await asyncio.to_thread(self.pruning.stop, timeout)
+            self.pruning = None
         if self.lock is not None:
             if stopping:
                 await self._call(daemon_stopped, self.db)

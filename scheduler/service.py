@@ -44,6 +44,7 @@ from crawler.source_run import CrawlOptions, SourceResult
 from publisher.daemon import DeliveryLoop
 from scheduler import __version__
 from scheduler.manual_runs import ManualRuns
+from scheduler.pruning import PruneLoop
 from scheduler.schedules import first_run, trigger_for
 from storage.daemon_state import daemon_started, daemon_stopped, heartbeat
 from storage.db import Database, StorageError
@@ -71,6 +72,7 @@ class Daemon:
         self.running: dict[str, asyncio.Task[Any]] = {}
         self._reloading: set[asyncio.Task[None]] = set()
         self.deliveries = DeliveryLoop(lambda: self.config, services.db)
+        self.pruning = PruneLoop(lambda: self.config, services.db)  # storage.keep_articles
         self.console: ConsoleThread | None = None
         self._console_socket: socket.socket | None = None
 
@@ -113,6 +115,7 @@ class Daemon:
                 return await self._once()
             await self._start_scheduler(loop)
             self.deliveries.start()
+            self.pruning.start()
             if self._console_socket is not None:
                 runs = ManualRuns(self, loop)
                 context = Context(lambda: self.config, self.db, runs.trigger)
@@ -333,8 +336,7 @@ class Daemon:
 
     # -- stopping -------------------------------------------------------------------------
     async def _shutdown(self) -> None:
-        """Pause, close the crawls in flight and wait for them, shut the scheduler down, then
-        let the delivery in flight finish."""
+        """Pause, close the crawls in flight, shut the scheduler down, end delivery and prune."""
         assert self.scheduler is not None
         self.stopping = True
         self.scheduler.pause()
@@ -344,10 +346,10 @@ class Daemon:
             await self._close_crawls(asyncio.gather(*running, return_exceptions=True))
         self.scheduler.shutdown(wait=False)
         timeout = self.config.daemon.stop_timeout_delta.total_seconds()
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self.deliveries.stop, timeout)
+        for thread in (self.deliveries, self.pruning):  # the delivery or batch in flight ends
+            await asyncio.to_thread(thread.stop, timeout)
         if self.console is not None:
-            await loop.run_in_executor(None, self.console.stop)
+            await asyncio.to_thread(self.console.stop)
 
     async def _close_crawls(self, work: asyncio.Future[Any]) -> None:
         """Ask every crawl to close, and wait for ``work`` at most ``daemon.stop_timeout``."""
@@ -388,8 +390,7 @@ def _when(moment: datetime | None) -> str:
 
 
 def _console_socket(config: Config) -> socket.socket | None:
-    """The console's socket. A port in use when ``listen`` is set in the config is one line
-    and exit 2; with the default address, a warning and no console (the crawls matter more)."""
+    """The console's socket. A port in use: exit 2 if ``listen`` is set, else a warning."""
     try:
         return bind(config.http)
     except ConfigError as exc:

@@ -20,10 +20,11 @@ from storage.db import Database
 from storage.dedup import Decision, StoredCandidates, decide
 from storage.deliveries import delivery_rows
 from storage.filtered import filtered_urls
-from storage.models import Article, ArticleKey, ArticleUrl, Delivery, NearKey, utcnow
+from storage.models import Article, ArticleKey, ArticleUrl, Delivery, NearKey, TombstoneKey, utcnow
 from storage.records import ArticleRecord, EntryIdentity, SaveResult
 from storage.statements import chunks, insert_ignore, insert_statement
 from storage.templates import count_paragraphs
+from storage.tombstones import buried_candidates, buried_entries, new_addresses
 
 
 def known_entries(
@@ -35,6 +36,7 @@ def known_entries(
     An entry is known by its address, or within its source by its feed GUID or URL id; an
     entry known only by the latter is a new address of a stored story, recorded here as its
     alias (``article_urls`` kind ``duplicate_guid`` / ``duplicate_url_id``) without a fetch.
+    An entry a deleted article's tombstone knows (``storage.tombstones``) is known too.
     """
     by_url = {entry.url: entry for entry in entries}
     known = _known_urls(db, by_url) | filtered_urls(db, source_id, by_url, rules)
@@ -47,7 +49,10 @@ def known_entries(
             if url not in known and url not in aliases:
                 aliases[url] = (article_id, url, f"duplicate_{kind}")
     _add_aliases(db, source_id, list(aliases.values()))
-    return known | set(aliases)
+    known |= set(aliases)
+    identities = {("guid", key): url for key, url in guids.items()}
+    identities |= {("url_id", key): url for key, url in ids.items()}
+    return known | buried_entries(db, by_url.keys() - known, identities)
 
 
 def _known_urls(db: Database, urls: Iterable[str]) -> set[str]:
@@ -85,8 +90,15 @@ def _add_aliases(db: Database, source_id: int, aliases: Sequence[tuple[int, str,
         {"article_id": article_id, "url": url, "kind": kind, "source_id": source_id, "seen_at": now}
         for article_id, url, kind in aliases
     ]
-    with db.transaction() as session:
-        insert_ignore(session, ArticleUrl, rows, ["url"])
+
+    def add(session: Session) -> None:
+        # Only to articles still stored: retention may have deleted one since the look-up
+        # (the entry stays known: its key is in the tombstone now).
+        wanted = sorted({article_id for article_id, _, _ in aliases})
+        alive = set(session.scalars(select(Article.id).where(Article.id.in_(wanted))))
+        insert_ignore(session, ArticleUrl, [r for r in rows if r["article_id"] in alive], ["url"])
+
+    db.retrying(add)
 
 
 def save_article(
@@ -146,7 +158,11 @@ def _save(
     key_rows: list[dict[str, Any]] = []
     near_rows: list[dict[str, Any]] = []
     queued: list[dict[str, Any]] = []
+    gone_rows: list[dict[str, Any]] = []
     for result, record in zip(results, records, strict=True):
+        if result.tombstone is not None:  # a deleted article's story: its tombstone learns
+            gone_rows += new_addresses(result.tombstone, record.addresses())
+            continue
         url_rows += _address_rows(result, record)
         if result.outcome == "new":
             key_rows += _key_rows(result.article_id, record)
@@ -154,6 +170,7 @@ def _save(
             queued += delivery_rows(result.article_id, record.destinations, record.fetched_at)
     insert_ignore(session, ArticleUrl, url_rows, ["url"])
     insert_ignore(session, ArticleKey, key_rows, ["kind", "key"])
+    insert_ignore(session, TombstoneKey, gone_rows, ["kind", "key", "tombstone_id"])
     insert_ignore(session, NearKey, near_rows, ["key", "article_id"])
     insert_ignore(session, Delivery, queued, ["article_id", "destination"])
     # Only new articles: one story at several addresses is not its source's template.
@@ -186,7 +203,9 @@ def _result(
     if decision.copy_of is not None:
         return SaveResult(decision.outcome, ids[batch[decision.copy_of].url], decision.similarity)
     assert decision.article_id is not None
-    return SaveResult(decision.outcome, decision.article_id, decision.similarity)
+    return SaveResult(
+        decision.outcome, decision.article_id, decision.similarity, decision.tombstone
+    )
 
 
 def _lookup(session: Session, records: Sequence[ArticleRecord], near: bool) -> StoredCandidates:
@@ -217,6 +236,7 @@ def _lookup(session: Session, records: Sequence[ArticleRecord], near: bool) -> S
         }
         for chunk in chunks(sorted(wanted)):
             found.texts.update(session.execute(_TEXTS_OF, {"ids": chunk}).all())
+    found.gone = buried_candidates(session, urls, keys, hashes, bands)
     return found
 
 

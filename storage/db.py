@@ -22,12 +22,14 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest migration in migrations/versions (a test checks it against Alembic's head).
 # Kept here so that opening a database does not import Alembic (a second of start-up).
-SCHEMA_REVISION = "0013"
+SCHEMA_REVISION = "0015"
 _PG_SCHEMA_LOCK = (
     "SELECT pg_advisory_xact_lock(hashtextextended('newsrelay schema ' || current_schema(), 0))"
 )
-# PostgreSQL: serialization_failure, deadlock_detected.
-_RETRYABLE = {"40001", "40P01"}
+# PostgreSQL: serialization_failure, deadlock_detected, and foreign_key_violation: a row
+# looked up earlier in the transaction was deleted since (retention pruned the article a copy
+# was being recorded for); decided again, the copy meets the article's tombstone.
+_RETRYABLE = {"40001", "40P01", "23503"}
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -82,8 +84,9 @@ class Database:
             raise _storage_error(exc) from exc
 
     def retrying(self, work: Callable[[Session], T], attempts: int = 4) -> T:
-        """Run ``work`` in a transaction; retry it when PostgreSQL reports a deadlock or a
-        serialization failure (another writer touched the same rows: trying again is right).
+        """Run ``work`` in a transaction; retry it when PostgreSQL reports a deadlock, a
+        serialization failure or a row referred to that another writer just deleted (another
+        writer touched the same rows: trying again is right).
         """
         for attempt in range(1, attempts + 1):
             try:

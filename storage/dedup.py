@@ -12,6 +12,11 @@ Kinds, in the order they are tried:
 3. ``duplicate_content``: the same normalized text (its hash);
 4. ``duplicate_near``: the most similar of the articles sharing the most LSH bands, if its
    similarity reaches the threshold (the first of equals wins).
+
+A record no stored article matches is then tried against the tombstones of deleted articles
+(``storage.tombstones``), by the same kinds in the same order: a story that comes back after
+retention deleted it is still a duplicate. A tombstone keeps no text, so there a near
+duplicate's similarity is estimated from the share of band keys in common.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from storage.records import ArticleRecord, NearProbe, SaveOutcome
 
 # Near-duplicate candidates compared exactly per article: those sharing the most bands.
 NEAR_CANDIDATES = 10
+# Rows of MinHash per LSH band (crawler.fingerprints.LSH_ROWS; a test keeps them equal): two
+# texts of similarity s share a band with probability s ** rows.
+LSH_ROWS = 4
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,8 @@ class Decision:
     article_id: int | None = None
     copy_of: int | None = None  # index into the batch
     similarity: float | None = None  # near-duplicates only
+    # A deleted article's tombstone matched: its id (``article_id`` is the deleted article's).
+    tombstone: int | None = None
 
 
 @dataclass
@@ -47,6 +57,7 @@ class StoredCandidates:
     hashes: dict[str, int] = field(default_factory=dict)
     bands: dict[int, list[int]] = field(default_factory=dict)
     texts: dict[int, str] = field(default_factory=dict)
+    gone: GoneCandidates | None = None  # the tombstones they could match
 
     def exact(self, record: ArticleRecord) -> tuple[SaveOutcome, int] | None:
         """The first exact match of ``record``: by address, then GUID, then URL id, then hash."""
@@ -70,6 +81,32 @@ class StoredCandidates:
         return sorted(shared, key=lambda a: (-shared[a], a))[:NEAR_CANDIDATES]
 
 
+@dataclass
+class GoneCandidates(StoredCandidates):
+    """The tombstones a batch's records could match: tombstone ids by address, identity,
+    text hash and band (no texts), and the deleted article of each tombstone."""
+
+    articles: dict[int, int] = field(default_factory=dict)
+
+    def match(self, record: ArticleRecord, near_threshold: float | None) -> Decision | None:
+        """The first tombstone ``record`` matches exactly, else (with ``near_threshold``) the
+        one sharing the most bands, if the similarity estimated from them reaches it."""
+        exact = self.exact(record)
+        if exact is not None:
+            outcome, tombstone = exact
+            return Decision(outcome, self.articles[tombstone], tombstone=tombstone)
+        if near_threshold is None or record.near is None:
+            return None
+        bands = set(record.near.bands)
+        for tombstone in self.near_candidates(bands)[:1]:
+            shared = sum(tombstone in self.bands.get(band, ()) for band in bands)
+            similarity = round((shared / len(bands)) ** (1 / LSH_ROWS), 4)
+            if similarity >= near_threshold:
+                article = self.articles[tombstone]
+                return Decision("duplicate_near", article, None, similarity, tombstone)
+        return None
+
+
 def decide(
     records: Sequence[ArticleRecord], stored: StoredCandidates, near_threshold: float | None
 ) -> list[Decision]:
@@ -84,6 +121,10 @@ def decide(
         match = known.exact(record)
         if match is None and near_threshold is not None and record.near is not None:
             match = known.near(record.near, near_threshold)
+        buried = stored.gone.match(record, near_threshold) if stored.gone and not match else None
+        if buried is not None:
+            decisions.append(buried)
+            continue
         if match is None:
             known.add_new(index, record)
             decisions.append(Decision("new"))

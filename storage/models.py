@@ -1,5 +1,5 @@
 """Tables: sources, feeds, articles, article_urls (every address of an article), crawl_runs,
-filtered_entries, source_templates."""
+filtered_entries, source_templates, and the tombstones of articles retention deleted."""
 
 from __future__ import annotations
 
@@ -118,8 +118,9 @@ class Article(Base):
     image: Mapped[str | None] = mapped_column(Text)
     image_caption: Mapped[str | None] = mapped_column(Text)
     image_credit: Mapped[str | None] = mapped_column(Text)
-    # With [images] download: the kept file, relative to the images directory.
-    image_path: Mapped[str | None] = mapped_column(Text)
+    # With [images] download: the kept file, relative to the images directory. Indexed:
+    # retention asks whether any remaining article still shows a file it would delete.
+    image_path: Mapped[str | None] = mapped_column(Text, index=True)
     # When `newsrelay export --mark-published` handed it to the site; NULL = unpublished.
     marked_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
@@ -170,6 +171,40 @@ class NearKey(Base):
 
 
 Index("ix_article_urls_article_id", ArticleUrl.article_id)
+# Retention reads (and deletes) an article's band keys by article: no scan of the whole index.
+Index("ix_article_near_keys_article_id", NearKey.article_id)
+
+
+class ArticleTombstone(Base):
+    """What is left of an article that retention deleted (``storage.retention``): its keys
+    (``tombstone_keys``) recognise its story when it comes back, until they expire."""
+
+    __tablename__ = "article_tombstones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(Integer)  # the deleted article's id
+    url: Mapped[str] = mapped_column(Text)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class TombstoneKey(Base):
+    """A dedup key of a deleted article. ``kind``: ``url`` (each address it had, copies'
+    too), ``guid`` / ``url_id`` (prefixed with the source id, as in ``article_keys``),
+    ``content`` (its text hash), ``near`` (an LSH band key, in decimal)."""
+
+    __tablename__ = "tombstone_keys"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    tombstone_id: Mapped[int] = mapped_column(
+        ForeignKey("article_tombstones.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    )
+
+
+Index("ix_tombstone_keys_tombstone_id", TombstoneKey.tombstone_id)
 
 
 class CrawlRun(Base):

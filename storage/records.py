@@ -109,8 +109,10 @@ class ParagraphSeen:
 @dataclass(frozen=True)
 class SaveResult:
     outcome: SaveOutcome
-    article_id: int
+    article_id: int  # a tombstone's match: the deleted article's id
     similarity: float | None = None
+    # The tombstone of a deleted article (storage.tombstones) that the story matched.
+    tombstone: int | None = None
 
 
 @dataclass
