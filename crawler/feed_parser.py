@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from crawler.extracted import LeadImage
+
 _IMAGE_FILE = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)(?:$|[?#])", re.I)
 
 
@@ -31,6 +33,12 @@ class FeedEntry:
     # As the feed declares it: the entry's xml:lang (Atom), else the feed's <language>.
     language: str | None = None
     image: str | None = None  # an image enclosure, media:content or media:thumbnail
+    image_caption: str | None = None  # what the feed or sitemap says the image shows
+
+    @property
+    def lead_image(self) -> LeadImage | None:
+        """The entry's image, with what the entry says of it (a page's figure says more)."""
+        return LeadImage(self.image, self.image_caption) if self.image else None
 
 
 @dataclass(frozen=True)
