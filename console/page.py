@@ -107,11 +107,12 @@ def _runs_table(items: list[dict[str, Any]]) -> str:
         f'<tr data-run="{e(r["id"])}"><td>{e(r["id"])}</td><td>{e(r["source"])}</td>'
         f'<td class="status">{e(r["status"])}</td><td>{e(r["started_at"])}</td>'
         f"<td>{e(r['new'])}</td><td>{e(r['duplicates'])}</td><td>{e(r['errors'])}</td>"
+        f"<td>{e(r['filtered'])}</td>"
         f'<td dir="auto">{e(r["error"] or "")}</td></tr>'
         for r in items
     )
     head = "<tr><th>run</th><th>source</th><th>status</th><th>started</th><th>new</th>"
-    head += "<th>duplicates</th><th>errors</th><th>why</th></tr>"
+    head += "<th>duplicates</th><th>errors</th><th>filtered</th><th>why</th></tr>"
     return f'<h2>Recent runs</h2><table id="runs">{head}{rows}</table>'
 
 

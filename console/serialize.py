@@ -30,6 +30,7 @@ def run_json(source: str, run: RunRecord) -> dict[str, Any]:
         "feeds_not_modified": c.feeds_not_modified,
         "pages_extracted": c.pages_extracted,
         "pages_thin": c.pages_thin,
+        "filtered": c.filtered,
     }
 
 

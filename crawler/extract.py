@@ -72,7 +72,7 @@ _SPACES = re.compile(r"\s+")
 
 
 def extract_article(
-    html: str, url: str, rules: ExtractRules | None = None, feed_image: str | None = None
+    html: str, url: str, rules: ExtractRules | None = None, feed_image: LeadImage | None = None
 ) -> Extracted:
     """Extract the article in ``html`` (already decoded) fetched from ``url``.
 
@@ -85,9 +85,7 @@ def extract_article(
     head = html[:_HEAD_BYTES]
     language = _language(head)
     base = _base_url(head, url)
-    unusable = Extracted(
-        None, "", "", None, None, language, None, LeadImage(feed_image) if feed_image else None
-    )
+    unusable = Extracted(None, "", "", None, None, language, None, feed_image)
     try:
         tree = load_html(html)
         if tree is None:

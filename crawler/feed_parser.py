@@ -10,10 +10,13 @@ from __future__ import annotations
 import calendar
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
+
+from crawler.extracted import LeadImage
+from crawler.media_rss import image_notes
 
 _IMAGE_FILE = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)(?:$|[?#])", re.I)
 
@@ -31,6 +34,15 @@ class FeedEntry:
     # As the feed declares it: the entry's xml:lang (Atom), else the feed's <language>.
     language: str | None = None
     image: str | None = None  # an image enclosure, media:content or media:thumbnail
+    image_caption: str | None = None  # what the feed or sitemap says the image shows
+    image_credit: str | None = None  # Media RSS media:credit of the image
+
+    @property
+    def lead_image(self) -> LeadImage | None:
+        """The entry's image, with what the entry says of it (a page's figure says more)."""
+        if not self.image:
+            return None
+        return LeadImage(self.image, self.image_caption, self.image_credit)
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
     feed = parsed.feed if isinstance(parsed.feed, dict) else {}
     language = _text(feed.get("language"))
     entries = [e for raw in parsed.entries if (e := _entry(raw, url, language)) is not None]
+    entries = _with_image_notes(entries, body, url)
     title = feed.get("title")
     if entries or parsed.entries or parsed.get("version"):
         # A recognised RSS/Atom document with no items is an empty feed, not a broken one.
@@ -152,3 +165,15 @@ def _text(value: Any) -> str | None:
 def _describe(reason: object) -> str:
     text = str(reason).strip().splitlines()[0] if str(reason).strip() else ""
     return f"{type(reason).__name__}: {text}" if isinstance(reason, Exception) else str(reason)
+
+
+def _with_image_notes(entries: list[FeedEntry], body: bytes, url: str) -> list[FeedEntry]:
+    """Each entry with the caption and credit the feed gives for its image (Media RSS, read
+    by ``crawler.media_rss``: feedparser loses which picture they belong to)."""
+    notes = image_notes(body, url)
+    return [
+        replace(e, image_caption=n.caption, image_credit=n.credit)
+        if e.image and (n := notes.get(e.image))
+        else e
+        for e in entries
+    ]

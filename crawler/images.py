@@ -46,12 +46,17 @@ _CREDIT = re.compile(r"credit|copyright|byline|photographer", re.I)
 _CAPTION_CHARS = 1000
 
 
-def lead_image(tree: HtmlElement, base: str, feed_image: str | None = None) -> LeadImage | None:
+def lead_image(
+    tree: HtmlElement, base: str, feed_image: LeadImage | None = None
+) -> LeadImage | None:
     """The article's lead image (absolute http(s) URL), with its caption and credit when a
-    ``<figure>`` of the page shows it. ``feed_image`` (the entry's enclosure, media:content or
-    media:thumbnail) wins; the page then only adds its caption."""
+    ``<figure>`` of the page shows it. ``feed_image`` (the entry's enclosure, media:content,
+    media:thumbnail or sitemap image) wins; the page's figure then gives its caption and
+    credit, and the entry's own fill what the page does not say."""
     if feed_image:
-        return _described(tree, base, feed_image)
+        found = _described(tree, base, feed_image.url)
+        caption = found.caption or feed_image.caption
+        return LeadImage(found.url, caption, found.credit or feed_image.credit)
     for name in _META_NAMES:
         for value in _META_IMAGES(tree, name=name):
             url = absolute_image_url(base, str(value))

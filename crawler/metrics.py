@@ -29,6 +29,7 @@ class EndedRun(Protocol):
 
 RUNS = Counter("newsrelay_runs", "Source runs ended, by status.", ["source", "status"])
 STORED = Counter("newsrelay_articles_stored", "Articles stored (new stories).", ["source"])
+FILTERED = Counter("newsrelay_entries_filtered", "Entries an editorial filter dropped.", ["source"])
 DUPLICATES = Counter(
     "newsrelay_duplicates", "Copies recognised as a stored story, by kind.", ["source", "kind"]
 )
@@ -74,6 +75,8 @@ def run_ended(result: EndedRun) -> None:
     counters = result.counters
     if counters.new:
         STORED.labels(result.source).inc(counters.new)
+    if counters.filtered:
+        FILTERED.labels(result.source).inc(counters.filtered)
     for kind in ("url", "guid", "url_id", "content", "near"):
         found = getattr(counters, f"duplicates_{kind}")
         if found:

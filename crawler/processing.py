@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from crawler.extracted import Extracted, Page
+from crawler.extracted import Extracted, LeadImage, Page
 
 if TYPE_CHECKING:
     from crawler.config import ExtractRules
@@ -34,7 +34,7 @@ def process_page(
     entry_title: str | None = None,
     template: frozenset[int] | None = None,
     entry_language: str | None = None,
-    entry_image: str | None = None,
+    entry_image: LeadImage | None = None,
 ) -> Page:
     """Decode (HTTP header, BOM, then ``<meta charset>``, like Scrapy), extract, edit, judge,
     compute keys.
@@ -50,8 +50,8 @@ def process_page(
     The language is the page's declaration, else the feed's (``entry_language``), checked
     against the final text (``crawler.language``): the filters judge that one.
 
-    ``entry_image`` (the entry's enclosure or Media RSS image) is the lead image; else the
-    page's (``crawler.images``).
+    ``entry_image`` (the entry's enclosure, Media RSS or sitemap image, with its caption) is
+    the lead image; else the page's (``crawler.images``).
     """
     from w3lib.encoding import html_to_unicode
 

@@ -2,7 +2,9 @@
 
 Parsed with lxml's recovering iterparse and entities not resolved (like Scrapy's own
 Sitemap class), but keeping what that class drops: the ``news:publication_date`` and
-``news:title`` of Google News sitemaps, which say how fresh an entry is.
+``news:title`` of Google News sitemaps, which say how fresh an entry is, their
+``news:language``, and the first ``image:image`` (its ``image:loc`` and ``image:caption``),
+which the entry hands on like a feed's language and image enclosure.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from lxml import etree
 from scrapy.utils.sitemap import sitemap_urls_from_robots
 
 from crawler.dates import parse_iso_datetime
+from crawler.feed_parser import FeedEntry
+from crawler.images import absolute_image_url
 
 MAX_ENTRIES = 50_000  # the sitemap protocol's own limit per file
 
@@ -27,6 +31,20 @@ class SitemapEntry:
     loc: str
     published_at: datetime | None = None  # news:publication_date, else lastmod
     title: str | None = None
+    language: str | None = None  # news:language, as declared
+    image: str | None = None  # the first image:image's image:loc, absolute
+    image_caption: str | None = None  # and its image:caption
+
+    def feed_entry(self) -> FeedEntry:
+        """The entry as a feed's: its language a declaration, its image the lead image."""
+        return FeedEntry(
+            self.loc,
+            title=self.title,
+            published_at=self.published_at,
+            language=self.language,
+            image=self.image,
+            image_caption=self.image_caption,
+        )
 
 
 @dataclass(frozen=True)
@@ -91,7 +109,7 @@ def _gunzip(body: bytes, max_bytes: int) -> bytes:
 
 
 def _entry(element: etree._Element, base: str) -> SitemapEntry | None:
-    loc = lastmod = published = title = None
+    loc = lastmod = published = title = language = image = caption = None
     for child in element.iter():
         name = _local(child.tag)
         text = (child.text or "").strip()
@@ -103,9 +121,27 @@ def _entry(element: etree._Element, base: str) -> SitemapEntry | None:
             published = text
         elif name == "title" and text and "sitemap-news" in str(child.tag):
             title = text  # news:title, not image:title or video:title
+        elif name == "language" and text and "sitemap-news" in str(child.tag):
+            language = text
+        elif name == "image" and image is None and "sitemap-image" in str(child.tag):
+            image, caption = _image(child, base)
     if not loc:
         return None
-    return SitemapEntry(urljoin(base, loc), parse_iso_datetime(published or lastmod), title)
+    published_at = parse_iso_datetime(published or lastmod)
+    return SitemapEntry(urljoin(base, loc), published_at, title, language, image, caption)
+
+
+def _image(element: etree._Element, base: str) -> tuple[str | None, str | None]:
+    """(absolute URL, caption) of an ``image:image``; (None, None) without a usable loc."""
+    loc = caption = None
+    for child in element:
+        name, text = _local(child.tag), (child.text or "").strip()
+        if name == "loc" and text and loc is None:
+            loc = text
+        elif name == "caption" and text and caption is None:
+            caption = " ".join(text.split())
+    url = absolute_image_url(base, loc) if loc else None
+    return (url, caption) if url else (None, None)
 
 
 def _local(tag: object) -> str:

@@ -56,13 +56,15 @@ def console_sources(site: LocalSite) -> str:
         + "".join(f"<p>{x} {html.escape(x)}</p>" for x in XSS)
         + "<script>window.__xss = 3</script></article></body></html>",
     )
-    hostile = site.add("/hostile/feed.xml", rss_of(site, ["/hostile/1.html"]))
+    # hostile's second entry is filtered out by its address, before any fetch.
+    hostile = site.add("/hostile/feed.xml", rss_of(site, ["/hostile/1.html", "/hostile/live"]))
     hourly = 'interval = "1h"'
     return "".join(
         source_toml(name, feed, hourly)
-        for name, feed in (("wire", wire), ("relay", relay), ("fa", fa), ("slow", slow),
-                           ("hostile", hostile))
-    )  # fmt: skip
+        for name, feed in (("wire", wire), ("relay", relay), ("fa", fa), ("slow", slow))
+    ) + source_toml(
+        "hostile", hostile, hourly + '\nexclude = [{field = "url", pattern = "/live$"}]'
+    )
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +204,13 @@ def test_metrics_agree_with_the_runs(console: tuple[str, Path, DaemonProcess]) -
     assert samples[("newsrelay_articles_stored_total", (("source", "slow"),))] == 2
     assert samples[("newsrelay_duplicates_total", (("kind", "content"), ("source", "relay")))] == 1
     assert samples[("newsrelay_run_duration_seconds_count", (("source", "fa"),))] == 1
+    assert samples[("newsrelay_entries_filtered_total", (("source", "hostile"),))] == 1
+    assert ("newsrelay_entries_filtered_total", (("source", "fa"),)) not in samples
+    [hostile] = get(base, "/api/runs", source="hostile")["items"]
+    assert hostile["filtered"] == 1 and get(base, f"/api/runs/{hostile['id']}")["filtered"] == 1
+    table = lxml_html.fromstring(httpx.get(base + "/", timeout=10).text).get_element_by_id("runs")
+    cells = table.xpath(f'//tr[@data-run="{hostile["id"]}"]/td/text()')
+    assert "filtered" in table.xpath(".//th/text()") and cells[7] == "1"
 
 
 def test_serve_alone_is_read_only_and_a_taken_port_is_one_line(

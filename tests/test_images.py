@@ -21,6 +21,7 @@ from lxml import html as lxml_html
 
 from crawler.feed_parser import parse_feed
 from crawler.fingerprints import text_keys
+from crawler.media_rss import image_notes
 from storage.articles import save_article
 from storage.db import Database, open_database
 from storage.export import write_stream
@@ -253,3 +254,48 @@ def _render(db: Database, fmt: str) -> str:
     out = io.StringIO()
     write_stream(fmt, iter_articles(db), out)
     return out.getvalue()
+
+
+def test_the_feeds_media_credit_and_description_fill_what_the_page_lacks(
+    site: LocalSite, db_url: str, tmp_path: Path
+) -> None:
+    """Media RSS media:credit and media:description (else media:text) of the entry's image
+    are its credit and caption when the page's figure of it does not give them; the
+    item's own apply to the item's pictures, a media:content's own win; a video's description
+    is no caption of its thumbnail."""
+    figure = '<figure><img src="/img/m2.jpg"><figcaption>The page says.</figcaption></figure>'
+    site.add("/m/1.html", page("Story M1", body("m1")))
+    site.add("/m/2.html", page("Story M2", body("m2") + figure))
+    items = (
+        "<item><title>Story M1</title><link>/m/1.html</link><media:credit>Item</media:credit>"
+        '<media:content url="/img/m1.jpg" medium="image"><media:credit>Wire / K. Rahimi'
+        "</media:credit><media:description>Divers at the pier.</media:description>"
+        "</media:content></item>"
+        "<item><title>Story M2</title><link>/m/2.html</link><media:credit>AP</media:credit>"
+        '<media:text>Feed text</media:text><media:thumbnail url="/img/m2.jpg"/></item>'
+    )
+    feed = site.add(
+        "/m/feed.xml",
+        f'<?xml version="1.0"?><rss version="2.0" xmlns:media="{MEDIA}"><channel>'
+        f"<title>M</title>{items}</channel></rss>",
+        content_type=RSS,
+    )
+    config = write_config(
+        tmp_path / "n.toml", db_url, f'[[sources]]\nname = "m"\nfeeds = ["{feed}"]\n'
+    )
+    crawled = run_newsrelay("crawl", "--all", config=config)
+    assert crawled.returncode == 0, crawled.stdout + crawled.stderr
+    stored = by_url(export(config))
+    one, two = stored[site.url("/m/1.html")], stored[site.url("/m/2.html")]
+    assert (one["image"], one["image_caption"], one["image_credit"]) == (
+        site.url("/img/m1.jpg"),
+        "Divers at the pier.",
+        "Wire / K. Rahimi",
+    )
+    assert (two["image_caption"], two["image_credit"]) == ("The page says.", "AP")
+    video = (
+        f'<rss xmlns:media="{MEDIA}"><channel><item><media:group><media:content url="/v.mp4" '
+        'type="video/mp4"/><media:thumbnail url="/t.jpg"/><media:description>The video'
+        "</media:description></media:group></item></channel></rss>"
+    )
+    assert image_notes(video.encode(), "https://news.example/feed.xml") == {}

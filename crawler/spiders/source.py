@@ -208,7 +208,7 @@ class SourceSpider(scrapy.Spider):
                 yield self._request(entry.loc, self.parse_sitemap, "sitemap", depth=depth + 1)
             return
         run.counters.entries_seen += len(fresh)
-        entries = [FeedEntry(e.loc, None, e.title, e.published_at) for e in fresh]
+        entries = [e.feed_entry() for e in fresh]
         for request in await self._follow(entries, response.url, None):
             yield request
         run.progress()
@@ -307,7 +307,7 @@ class SourceSpider(scrapy.Spider):
             candidate.entry.title,
             await run.template.boilerplate(),
             candidate.entry.language,
-            candidate.entry.image,
+            candidate.entry.lead_image,
         )
         run.counters.pages_extracted += 1
         if len(page.extracted.text) < THIN_PAGE_CHARS:
