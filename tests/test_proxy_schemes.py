@@ -10,6 +10,8 @@ real ``newsrelay`` command.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -204,15 +206,17 @@ def test_size_limit_and_timeout_hold_through_a_socks5_proxy(
     site: LocalSite, tmp_path: Path
 ) -> None:
     """Through a SOCKS5 proxy a page over ``max_page_bytes`` (announced, or streamed without
-    end) and a page slower than ``timeout`` fail with the reasons they have without a proxy,
-    and the small page beside them is stored."""
+    end), a page slower than ``timeout`` and one that trickles in for longer than ``timeout``
+    (each read well within it) fail with the reasons they have without a proxy, and the
+    small page beside them is stored."""
     site.add_stream("/big.html", lambda: iter([b"x" * 65536] * 100), length=6553600)
     site.add_stream("/endless.html", lambda: iter(lambda: b"x" * 65536, b""))
     site.add("/slow.html", "<html><body>slow</body></html>", delay=4)
+    site.add_stream("/drip.html", lambda: _drip(seconds=8))
     site.add("/fine.html", article_html(1000))
     items = "".join(
         f"<item><title>{p}</title><link>{site.base}/{p}.html</link><guid>{p}</guid></item>"
-        for p in ("fine", "big", "endless", "slow")
+        for p in ("fine", "big", "endless", "slow", "drip")
     )
     feed = site.add(
         "/feed.xml",
@@ -234,5 +238,14 @@ def test_size_limit_and_timeout_hold_through_a_socks5_proxy(
     reasons = "\n".join(row["reasons"])
     assert "big.html: response larger than [fetch] max_page_bytes (100000 bytes): " in reasons
     assert "endless.html: response larger than [fetch] max_page_bytes: cut off" in reasons
-    assert "slow.html: timed out" in reasons
-    assert {"/big.html", "/endless.html", "/slow.html"} <= set(proxy.paths)
+    assert "slow.html: timed out" in reasons and "drip.html: timed out" in reasons
+    assert {"/big.html", "/endless.html", "/slow.html", "/drip.html"} <= set(proxy.paths)
+
+
+def _drip(seconds: float) -> Iterator[bytes]:
+    """A page sent a few bytes every 0.2 s for ``seconds``."""
+    yield b"<html><body>"
+    for _ in range(int(seconds / 0.2)):
+        time.sleep(0.2)
+        yield b"."
+    yield b"</body></html>"
