@@ -55,7 +55,8 @@ def test_sources_fetch_through_socks5_proxies(
     """``guarded`` through a SOCKS5 proxy that wants a user and password (from
     ``${PROXY_PASSWORD}``), its pages named by domain (``localhost``, resolved by the proxy),
     with its User-Agent, header and cookie; ``open`` through another, without credentials,
-    by IPv4 address (``socks5h://``); ``plain`` directly; ``wrong`` with a refused password.
+    by IPv4 address (``socks5h://``); ``plain`` directly; ``wrong`` with a refused password,
+    ``anonymous`` with none.
     Each proxy carried every request of its source and nothing else; no secret is logged."""
     monkeypatch.setenv("PROXY_PASSWORD", PASSWORD)
     monkeypatch.setenv("WRONG_PASSWORD", WRONG)
@@ -64,12 +65,14 @@ def test_sources_fetch_through_socks5_proxies(
     opened = stories(site, "open", 1, seed=200)
     plain = stories(site, "plain", 1, seed=300)
     wrong = stories(site, "wrong", 1, seed=400)
+    anonymous = stories(site, "anonymous", 1, seed=450)
     with SocksProxy(credentials=("relay", PASSWORD)) as locked, SocksProxy() as free:
         sources = (
             guarded_toml(guarded, locked.url("socks5", "relay", "${PROXY_PASSWORD}"))
             + plain_toml("open", opened, free.url("socks5h"))
             + plain_toml("plain", plain)
             + plain_toml("wrong", wrong, locked.url("socks5", "relay", "${WRONG_PASSWORD}"))
+            + plain_toml("anonymous", anonymous, locked.url("socks5"))
         )
         code, out, err = crawl(tmp_path, sources)
 
@@ -77,6 +80,7 @@ def test_sources_fetch_through_socks5_proxies(
     assert code == 1, out + err[-3000:]
     assert (rows["guarded"]["new"], rows["open"]["new"], rows["plain"]["new"]) == (2, 1, 1), rows
     assert rows["wrong"]["why"] == f"feed {wrong}: {SOCKS_AUTH}", rows["wrong"]
+    assert rows["anonymous"]["why"] == f"feed {anonymous}: {SOCKS_AUTH}", rows["anonymous"]
     assert len(export(tmp_path / "n.toml")) == 4
     pages = {"/guarded/news/0.html", "/guarded/news/1.html"}
     assert set(locked.paths) == {"/guarded/feed.xml", "/robots.txt", *pages}
@@ -88,7 +92,7 @@ def test_sources_fetch_through_socks5_proxies(
     assert len(mine) == 3 and {r.status for r in mine} == {200}
     assert {r.headers["user-agent"] for r in mine} == {AGENT}
     assert not [r for r in site.requests if "proxy-authorization" in r.headers]
-    assert not [r for r in site.requests if r.path.startswith("/wrong/")]
+    assert not [r for r in site.requests if r.path.startswith(("/wrong/", "/anonymous/"))]
     assert len(site.hits("/plain/feed.xml")) == 1  # directly: neither proxy saw it
     for secret in (PASSWORD, WRONG, KEY, SESSION):
         assert secret not in out + err

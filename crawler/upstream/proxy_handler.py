@@ -38,7 +38,9 @@ from crawler.failures import PROXY_AUTH, ProxyRefused
 # The proxy schemes only httpx can use; http:// proxies stay with the default handler.
 THROUGH_HTTPX = ("socks5", "socks5h", "https")
 # httpcore's ProxyError texts (httpcore 1.0: _async/socks_proxy.py, _async/http_proxy.py).
-_SOCKS_AUTH = re.compile(r"Invalid username/password|but got USERNAME/PASSWORD")
+# A refused login, or no authentication method in common ("Requested NO AUTHENTICATION
+# REQUIRED from proxy server, but got NO ACCEPTABLE METHODS."): either way, the credentials.
+_SOCKS_AUTH = re.compile(r"Invalid username/password|from proxy server, but got")
 _SOCKS_CONNECT = re.compile(r"Proxy Server could not connect: (.+?)\.?$")
 _CONNECT_STATUS = re.compile(r"^(\d{3}) ")
 
