@@ -98,6 +98,7 @@ class ProxySchemesDownloadHandler:
 def proxy_refusal(cause: BaseException | None) -> ProxyRefused | None:
     """What a proxy's refusal (httpx's ``ProxyError``) says, as one line; None for anything
     else (a proxy that cannot be reached stays "connection refused", and is retried)."""
+    # By name: Scrapy's handler uses httpx2 when it is installed, else httpx; both name it so.
     if cause is None or type(cause).__name__ != "ProxyError":
         return None
     text = str(cause).strip()
