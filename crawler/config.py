@@ -118,7 +118,7 @@ class SourceConfig(Strict):
     user_agent: UserAgent | None = None
     headers: Headers = Field(default_factory=dict, repr=False)
     cookies: Cookies = Field(default_factory=dict, repr=False)
-    proxy: ProxyUrl | None = Field(default=None, repr=False)  # http://[user:password@]host:port
+    proxy: ProxyUrl | None = Field(default=None, repr=False)  # http(s)/socks5(h)://[u:p@]host:port
 
     @field_validator("url_id_pattern")
     @classmethod

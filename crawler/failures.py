@@ -52,6 +52,15 @@ class CrawlStopping(Exception):
     """Work cancelled because its crawl is closing (SIGTERM): not the site's fault."""
 
 
+class ProxyRefused(Exception):
+    """A SOCKS5 or https:// proxy refused the request (``crawler.upstream.proxy_handler``):
+    its one-line reason, and whether trying later may help (not for credentials)."""
+
+    def __init__(self, reason: str, *, transient: bool = False) -> None:
+        super().__init__(reason)
+        self.transient = transient
+
+
 SIZE_LIMIT = "response larger than [fetch] max_page_bytes"
 # Only a proxy answers 407 (a source's proxy: its URL's user and password).
 PROXY_AUTH = "proxy: HTTP 407, it wants other credentials (the source's proxy URL)"
@@ -70,7 +79,7 @@ def describe_failure(failure: Failure) -> str:
         match = _TUNNEL_STATUS.search(str(error))
         answer = f"HTTP {match.group(1)}" if match else "no HTTP answer"
         return PROXY_AUTH if answer == "HTTP 407" else f"proxy: CONNECT failed ({answer})"
-    if isinstance(error, LookupTimedOut):
+    if isinstance(error, LookupTimedOut | ProxyRefused):
         return str(error)
     if isinstance(error, _DNS):
         return "DNS lookup failed"
@@ -114,4 +123,6 @@ def is_transient(failure: Failure) -> bool:
     if isinstance(error, HttpError):
         status = error.response.status
         return status >= 500 or status in (408, 429)
+    if isinstance(error, ProxyRefused):
+        return error.transient
     return isinstance(error, _DNS + _TIMEOUT + _REFUSED + _LOST)

@@ -40,7 +40,9 @@ _RESERVED = {
 }
 # Header names whose value `newsrelay config` shows as *** (credentials, sessions, keys).
 _SECRET_HEADER = re.compile(r"auth|cookie|token|secret|key|session|password|signature", re.I)
-_PROXY_FORM = "http://[user:password@]host[:port]"
+_PROXY_FORM = "http|https|socks5|socks5h://[user:password@]host[:port]"
+# http: Scrapy's own handler; the others: its httpx handler (crawler.upstream.proxy_handler).
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 
 def _display(url: str) -> str:
@@ -55,14 +57,7 @@ def _display(url: str) -> str:
 def _check_proxy(url: str) -> str:
     shown = _display(url)
     scheme = url.partition("://")[0].lower() if "://" in url else ""
-    if scheme.startswith("socks"):
-        raise ValueError(f"{shown!r}: SOCKS proxies are not supported yet; use an http:// proxy")
-    if scheme == "https":
-        raise ValueError(
-            f"{shown!r}: https:// proxies are not supported (Scrapy cannot tunnel https pages "
-            "through them); use http://: https pages stay encrypted through its CONNECT tunnel"
-        )
-    if scheme != "http":
+    if scheme not in PROXY_SCHEMES:
         raise ValueError(f"{shown!r} is not a proxy URL like {_PROXY_FORM!r}")
     if not _well_formed(url):
         hint = " (percent-encode '/', '?', '#' and '%' in the password)" if "@" in url else ""

@@ -47,7 +47,16 @@ DNS_TIMEOUT = 20
 TWISTED_DNS_RESOLVER = "crawler.network.GuardedResolver"
 # Only http(s): a feed or sitemap must not make the crawler read file:// paths of this host,
 # data: URLs, FTP or S3.
-DOWNLOAD_HANDLERS = {"file": None, "data": None, "ftp": None, "s3": None}
+# http(s) through Scrapy's HTTP/1.1 handler, but a request through a source's socks5:// or
+# https:// proxy through its httpx handler (crawler/upstream/proxy_handler.py).
+DOWNLOAD_HANDLERS = {
+    "file": None,
+    "data": None,
+    "ftp": None,
+    "s3": None,
+    "http": "crawler.upstream.proxy_handler.ProxySchemesDownloadHandler",
+    "https": "crawler.upstream.proxy_handler.ProxySchemesDownloadHandler",
+}
 
 # Items are written to the database one at a time; a larger value only queues work, and
 # Scrapy starts that many asyncio tasks per response to drain each callback's output.

@@ -91,6 +91,9 @@ def setup_logging(level: str = "info", fmt: str = "text", log_file: Path | None 
     quiet_level = numeric if numeric <= logging.DEBUG else logging.WARNING
     for name in _QUIET:
         logging.getLogger(name).setLevel(max(quiet_level, numeric))
+    # httpcore's DEBUG trace of a SOCKS5 handshake prints the proxy's user and password
+    # (httpcore 1.0, _async/socks_proxy.py: "setup_socks5_connection ... auth=").
+    logging.getLogger("httpcore").setLevel(max(logging.INFO, numeric))
     # The daemon logs job errors, misses and skips itself, with the source's name; a lost
     # broker connection is said once by Dramatiq or newsrelay, not in pika's dozen lines.
     for name in ("apscheduler", "pika"):

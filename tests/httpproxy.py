@@ -9,6 +9,9 @@ included). With ``credentials`` it answers 407 to a request without them, as squ
 Nothing leaves loopback: a host named in ``hosts`` is fetched from the loopback address given
 there (so a feed may name a public address that a :class:`~tests.localsite.LocalSite` serves),
 any other host must be a loopback address, else the proxy answers 502 without connecting.
+
+With ``tls`` (a server context, ``tests.tls``) it is an https:// proxy: the client speaks TLS
+to the proxy, and an https page's own TLS runs inside that, through the CONNECT tunnel.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import base64
 import http.client
 import select
 import socket
+import ssl
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,20 +49,24 @@ class ForwardingProxy:
         *,
         credentials: tuple[str, str] | None = None,
         hosts: dict[str, tuple[str, int]] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.credentials = credentials
+        self.scheme = "https" if tls else "http"
         self.hosts = dict(hosts or {})
         self.requests: list[ProxiedRequest] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def url(self, user: str | None = None, password: str | None = None) -> str:
         """The proxy's URL for a config, with credentials when given."""
         auth = f"{user}:{password}@" if user is not None else ""
-        return f"http://{auth}127.0.0.1:{self.port}"
+        return f"{self.scheme}://{auth}127.0.0.1:{self.port}"
 
     def paths(self) -> set[str]:
         with self._lock:
@@ -167,7 +175,10 @@ def _handler_for(proxy: ForwardingProxy) -> type[BaseHTTPRequestHandler]:
 def _pipe(near: socket.socket, far: socket.socket) -> None:
     """Copy bytes between the two sockets until one side closes (or 10 s of silence)."""
     while True:
-        readable, _, _ = select.select([near, far], [], [], 10)
+        # TLS may hold decrypted bytes that select() cannot see.
+        readable = [s for s in (near, far) if getattr(s, "pending", lambda: 0)()]
+        if not readable:
+            readable, _, _ = select.select([near, far], [], [], 10)
         if not readable:
             return
         for sock in readable:

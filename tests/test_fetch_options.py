@@ -274,8 +274,8 @@ BASE = '[[sources]]\nname = "a"\nfeeds = ["https://a.example/feed"]\n'
 @pytest.mark.parametrize(
     ("toml", "expected"),
     [
-        ('proxy = "socks5://u:pw-1@127.0.0.1:1080"', "SOCKS proxies are not supported yet"),
-        ('proxy = "https://proxy.example:3128"', "https:// proxies are not supported"),
+        ('proxy = "socks4://u:pw-1@127.0.0.1:1080"', "is not a proxy URL like"),
+        ('proxy = "socks5://u:pw-1@127.0.0.1:1080/x"', "is not a proxy URL like"),
         ('proxy = "ftp://proxy.example"', "is not a proxy URL like"),
         ('proxy = "http://:3128"', "is not a proxy URL like"),
         ('proxy = "http://proxy.example:3128/path"', "is not a proxy URL like"),
@@ -308,12 +308,12 @@ def test_a_bad_fetch_option_is_one_line(tmp_path: Path, toml: str, expected: str
 
 def test_the_command_says_a_bad_proxy_in_one_line(tmp_path: Path) -> None:
     config = tmp_path / "n.toml"
-    config.write_text(BASE + 'proxy = "socks5://relay:pw-1@127.0.0.1:1080"\n', encoding="utf-8")
+    config.write_text(BASE + 'proxy = "socks4://relay:pw-1@127.0.0.1:1080"\n', encoding="utf-8")
     result = run_newsrelay("crawl", "--all", config=config)
     assert result.returncode == 2
     assert result.stderr == (
-        f"newsrelay: error: {config}: sources[0] (a).proxy: 'socks5://***@127.0.0.1:1080': "
-        "SOCKS proxies are not supported yet; use an http:// proxy\n"
+        f"newsrelay: error: {config}: sources[0] (a).proxy: 'socks4://***@127.0.0.1:1080' "
+        "is not a proxy URL like 'http|https|socks5|socks5h://[user:password@]host[:port]'\n"
     )
 
 

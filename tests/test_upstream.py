@@ -68,3 +68,26 @@ def test_xmltotxt_still_drops_the_persian_half_space() -> None:
     it; if trafilatura stops dropping it, the placeholder can go."""
     body = etree.fromstring("<body><p>می\u200cکند</p></body>")
     assert "\u200c" not in tp.xmltotxt(body, include_formatting=False)
+
+
+def test_scrapys_httpx_handler_still_takes_the_proxy_credentials_from_the_header() -> None:
+    """crawler/upstream/proxy_handler.py hands socks5:// and https:// proxied requests to
+    Scrapy's private _httpx.HttpxDownloadHandler, which must still rebuild the proxy URL's
+    credentials from Proxy-Authorization (set by ConfiguredProxyMiddleware) and keep that
+    header from the site."""
+    from scrapy import Request
+    from scrapy.core.downloader.handlers._httpx import HAS_SOCKS, HttpxDownloadHandler
+
+    from crawler.upstream.proxy_handler import _Httpx
+
+    assert HAS_SOCKS, "socksio (httpx[socks]) is not installed"
+    assert issubclass(_Httpx, HttpxDownloadHandler) and not _Httpx.experimental
+    request = Request(
+        "https://a.example/",
+        meta={"proxy": "socks5://127.0.0.1:1080"},
+        headers={"Proxy-Authorization": "Basic cmVsYXk6cHc="},  # relay:pw
+    )
+    handler = object.__new__(_Httpx)
+    handler._proxy_auth_encoding = "utf-8"
+    assert handler._extract_proxy_url_with_creds(request) == "socks5://relay:pw@127.0.0.1:1080"
+    assert b"Proxy-Authorization" not in _Httpx._request_headers(request)
