@@ -24,9 +24,10 @@ from crawler.config_types import (
     Interval,
     MissingVariable,
     Strict,
+    Window,
     expand_env,
 )
-from crawler.dates import parse_interval
+from crawler.dates import parse_interval, parse_window
 from crawler.destinations import DestinationConfig
 from crawler.editorial import FilterRule, Filters, LanguageTag, Regex, Rewrite
 from crawler.fetch_options import Cookies, Headers, ProxyUrl, UserAgent
@@ -94,6 +95,9 @@ class SourceConfig(Strict):
     listings: list[ListingConfig] = Field(default_factory=list)
     # Sitemap entries older than this (by lastmod or news:publication_date) are not followed.
     max_age: str = "2d"
+    # An entry whose feed updated time or sitemap lastmod moves within this long after its
+    # article was first stored is fetched again (a correction); "0": never.
+    update_window: Window = "2d"
     extract: ExtractRules | None = None
     interval: str | None = None
     cron: str | None = None
@@ -173,6 +177,10 @@ class SourceConfig(Strict):
     @property
     def interval_delta(self) -> timedelta | None:
         return parse_interval(self.interval) if self.interval else None
+
+    @property
+    def update_window_delta(self) -> timedelta | None:
+        return parse_window(self.update_window)
 
 
 class DedupConfig(Strict):

@@ -30,6 +30,11 @@ def parse_interval(text: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
+def parse_window(text: str) -> timedelta | None:
+    """An interval that ``"0"`` turns off (None)."""
+    return None if text.strip() == "0" else parse_interval(text)
+
+
 def parse_moment(text: str, now: datetime | None = None) -> datetime:
     """``"6h"`` (that long ago) or an ISO date/time (UTC when it names no zone)."""
     try:

@@ -27,6 +27,7 @@ class SitemapEntry:
     loc: str
     published_at: datetime | None = None  # news:publication_date, else lastmod
     title: str | None = None
+    updated_at: datetime | None = None  # lastmod, else news:publication_date
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,12 @@ def _entry(element: etree._Element, base: str) -> SitemapEntry | None:
             title = text  # news:title, not image:title or video:title
     if not loc:
         return None
-    return SitemapEntry(urljoin(base, loc), parse_iso_datetime(published or lastmod), title)
+    return SitemapEntry(
+        urljoin(base, loc),
+        parse_iso_datetime(published or lastmod),
+        title,
+        parse_iso_datetime(lastmod or published),
+    )
 
 
 def _local(tag: object) -> str:
