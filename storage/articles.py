@@ -22,6 +22,7 @@ from storage.deliveries import delivery_rows
 from storage.filtered import filtered_urls
 from storage.models import Article, ArticleKey, ArticleUrl, Delivery, NearKey, utcnow
 from storage.records import ArticleRecord, EntryIdentity, SaveResult
+from storage.revisions import save_revisions
 from storage.statements import chunks, insert_ignore, insert_statement
 from storage.templates import count_paragraphs
 
@@ -104,7 +105,24 @@ def save_articles(
     too). Nothing is dropped silently: every address ends up in ``article_urls`` with the kind
     of match (and the similarity, for near-duplicates). Saved in URL order, so concurrent
     writers take row locks in the same order; results come back in the order given.
+
+    A record with ``revision_of`` (a stored article's page fetched again) is no new article:
+    it is saved as that article's revision (:func:`storage.revisions.save_revisions`).
     """
+    revising = [r for r in records if r.revision_of is not None]
+    if not revising:
+        return _save_new(db, records, near_threshold)
+    fresh = iter(_save_new(db, [r for r in records if r.revision_of is None], near_threshold))
+    revised = iter(db.retrying(lambda session: save_revisions(session, revising)))
+    return [next(fresh if r.revision_of is None else revised) for r in records]
+
+
+def _save_new(
+    db: Database, records: Sequence[ArticleRecord], near_threshold: float | None
+) -> list[SaveResult]:
+    """:func:`save_articles` for records that are no revision."""
+    if not records:
+        return []
     order = sorted(range(len(records)), key=lambda i: records[i].url)
     ordered = [records[i] for i in order]
 
@@ -269,6 +287,7 @@ def _article_row(record: ArticleRecord) -> dict[str, Any]:
         "image_caption": record.image_caption,
         "image_credit": record.image_credit,
         "image_path": record.image_path,
+        "entry_updated_at": record.entry_updated_at,
     }
 
 

@@ -66,6 +66,8 @@ def article_dict(article: StoredArticle) -> dict[str, Any]:
         "image_caption": article.image_caption,
         "image_credit": article.image_credit,
         "image_path": article.image_path,
+        "revision": article.revision,
+        "updated": article.updated_at.isoformat() if article.updated_at else None,
     }
 
 
@@ -237,7 +239,7 @@ def write_atom(articles: Iterable[StoredArticle], out: TextIO, *, title: str, fe
     entries = []
     newest: datetime | None = None
     for article in articles:
-        updated = article.published_at or article.fetched_at
+        updated = article.updated_at or article.published_at or article.fetched_at
         newest = max(newest, updated) if newest else updated
         entries.append(_atom_entry(article, updated))
     stamp = _date(newest or datetime.now(UTC))

@@ -102,6 +102,8 @@ def stored_articles(session: Session, rows: list[Any]) -> Iterator[StoredArticle
             image_caption=article.image_caption,
             image_credit=article.image_credit,
             image_path=article.image_path,
+            revision=article.revision,
+            updated_at=article.updated_at,
         )
 
 

@@ -15,6 +15,8 @@ SaveOutcome = Literal[
     "duplicate_url_id",
     "duplicate_content",
     "duplicate_near",
+    "revised",  # a stored article's corrected text, its new revision (storage.revisions)
+    "unchanged",  # a stored article fetched again as a correction, its text unchanged
 ]
 
 
@@ -80,6 +82,10 @@ class ArticleRecord:
     # Fingerprints of its page's paragraphs, counted into its source's template
     # (storage.templates) with the batch; empty when the source learns none.
     paragraphs: tuple[int, ...] = ()
+    entry_updated_at: datetime | None = None  # the entry's updated time (a correction's cue)
+    # A stored article fetched again because its entry was updated: this record is its new
+    # text, saved as a revision of it (storage.revisions), never as a new article.
+    revision_of: int | None = None
 
     def addresses(self) -> list[str]:
         """The canonical addresses of this copy, its own URL first."""
@@ -132,6 +138,7 @@ class RunCounters:
     pages_extracted: int = 0  # pages that reached extraction
     pages_thin: int = 0  # ... whose own body was empty or tiny (a redesign looks like this)
     filtered: int = 0  # entries an editorial filter dropped (before or after the fetch)
+    revised: int = 0  # stored articles fetched again whose text changed: a new revision
 
     @property
     def duplicates(self) -> int:
@@ -146,7 +153,9 @@ class RunCounters:
     def count(self, outcome: SaveOutcome) -> None:
         if outcome == "new":
             self.new += 1
-        else:
+        elif outcome == "revised":
+            self.revised += 1
+        elif outcome != "unchanged":
             field_name = "duplicates_" + outcome.removeprefix("duplicate_")
             setattr(self, field_name, getattr(self, field_name) + 1)
 
@@ -177,6 +186,8 @@ class StoredArticle:
     image_caption: str | None = None
     image_credit: str | None = None
     image_path: str | None = None  # the kept file, relative to [images] directory
+    revision: int = 1  # 1: the first text; more after corrections (storage.revisions)
+    updated_at: datetime | None = None  # when the latest revision was stored (None: rev. 1)
 
 
 @dataclass(frozen=True)
