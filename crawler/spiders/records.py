@@ -44,5 +44,8 @@ def article_record(
         content_hash=page.keys.content_hash,
         near=page.keys.near,
         destinations=destinations,
-        paragraphs=run.template.count(page.paragraphs),
+        # A page fetched again (a correction) was counted into the template the first time.
+        paragraphs=() if candidate.revision_of else run.template.count(page.paragraphs),
+        entry_updated_at=entry.updated_at,
+        revision_of=candidate.revision_of,
     )

@@ -19,6 +19,7 @@ from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
 from crawler.config import Config, load_config
+from crawler.corrections import corrections
 from crawler.editorial import editing_for
 from crawler.entries import (
     Candidate,
@@ -207,7 +208,9 @@ class SourceSpider(scrapy.Spider):
                 yield self._request(entry.loc, self.parse_sitemap, "sitemap", depth=depth + 1)
             return
         run.counters.entries_seen += len(fresh)
-        entries = [FeedEntry(e.loc, None, e.title, e.published_at) for e in fresh]
+        entries = [
+            FeedEntry(e.loc, None, e.title, e.published_at, updated_at=e.updated_at) for e in fresh
+        ]
         for request in await self._follow(entries, response.url, None):
             yield request
         run.progress()
@@ -263,10 +266,12 @@ class SourceSpider(scrapy.Spider):
             run.failed("entry", origin, reason)
         self.run.offsite.update(selection.offsite)
         known = await run.known([c.identity for c in selection.candidates])
+        stored = [c for c in selection.candidates if c.url in known]
+        revisits = await corrections(run, stored)  # stored, but their entries were updated
+        run.counters.known_skipped += len(stored) - len(revisits)
         fresh = [c for c in selection.candidates if c.url not in known]
-        run.counters.known_skipped += len(selection.candidates) - len(fresh)
         await run.filtered({c.url: c.dropped_by for c in fresh if c.dropped_by})
-        fresh = [c for c in fresh if not c.dropped_by]
+        fresh = [c for c in fresh if not c.dropped_by] + revisits
         self.services.pool.expect(len(fresh))
         requests = []
         for candidate in fresh:
