@@ -33,6 +33,7 @@ from crawler.editorial import FilterRule, Filters, LanguageTag, Regex, Rewrite
 from crawler.fetch_options import Cookies, Headers, ProxyUrl, UserAgent
 from crawler.http_config import HttpConfig
 from crawler.images_config import ImagesConfig
+from crawler.storage_config import StorageConfig
 
 DEFAULT_CONFIG_PATH = Path("newsrelay.toml")
 CONFIG_ENV = "NEWSRELAY_CONFIG"
@@ -254,6 +255,7 @@ class Config(Strict):
     destinations: list[DestinationConfig] = Field(default_factory=list)
     http: HttpConfig = Field(default_factory=HttpConfig)
     images: ImagesConfig = Field(default_factory=ImagesConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
     path: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

@@ -20,7 +20,8 @@ from storage.db import Database
 from storage.dedup import Decision, StoredCandidates, decide
 from storage.deliveries import delivery_rows
 from storage.filtered import filtered_urls
-from storage.models import Article, ArticleKey, ArticleUrl, Delivery, NearKey, utcnow
+from storage.models import Article, ArticleKey, ArticleUrl, Delivery, NearKey, RawPage, utcnow
+from storage.raw_pages import raw_page_row
 from storage.records import ArticleRecord, EntryIdentity, SaveResult
 from storage.revisions import save_revisions
 from storage.statements import chunks, insert_ignore, insert_statement
@@ -162,16 +163,20 @@ def _save(
     key_rows: list[dict[str, Any]] = []
     near_rows: list[dict[str, Any]] = []
     queued: list[dict[str, Any]] = []
+    raw_rows: list[dict[str, Any]] = []
     for result, record in zip(results, records, strict=True):
         url_rows += _address_rows(result, record)
         if result.outcome == "new":
             key_rows += _key_rows(result.article_id, record)
             near_rows += _near_rows(result.article_id, record)
             queued += delivery_rows(result.article_id, record.destinations, record.fetched_at)
+            if record.raw is not None:
+                raw_rows.append(raw_page_row(result.article_id, record.raw))
     insert_ignore(session, ArticleUrl, url_rows, ["url"])
     insert_ignore(session, ArticleKey, key_rows, ["kind", "key"])
     insert_ignore(session, NearKey, near_rows, ["key", "article_id"])
     insert_ignore(session, Delivery, queued, ["article_id", "destination"])
+    insert_ignore(session, RawPage, raw_rows, ["article_id"])
     count_paragraphs(session, records)
     return results
 

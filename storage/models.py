@@ -1,6 +1,6 @@
 """Tables: sources, feeds, articles, article_urls (every address of an article),
 article_revisions (the earlier texts of corrected articles), crawl_runs, filtered_entries,
-source_templates."""
+source_templates, raw_pages (what reextract reads)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -147,6 +148,27 @@ class ArticleRevision(Base):
     html: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RawPage(Base):
+    """An article's page as fetched, compressed (``storage.raw_pages``), kept for
+    ``storage.keep_raw``: ``newsrelay reextract`` extracts it again without fetching it."""
+
+    __tablename__ = "raw_pages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), unique=True
+    )
+    url: Mapped[str] = mapped_column(Text)  # the response's (after redirects)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    compression: Mapped[str] = mapped_column(String(8))  # zstd | gzip
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    # What the feed entry said that extraction uses: its title, language and image.
+    entry_title: Mapped[str | None] = mapped_column(Text)
+    entry_language: Mapped[str | None] = mapped_column(String(16))
+    entry_image: Mapped[str | None] = mapped_column(Text)
 
 
 class ArticleUrl(Base):

@@ -51,6 +51,31 @@ class SourceHealth:
 
 
 @dataclass(frozen=True)
+class FetchedPage:
+    """An article's page as fetched, kept for ``newsrelay reextract`` (``storage.raw_pages``),
+    with what its feed entry said that extraction uses."""
+
+    url: str
+    content_type: str | None
+    body: bytes
+    fetched_at: datetime
+    entry_title: str | None = None
+    entry_language: str | None = None
+    entry_image: str | None = None
+
+
+@dataclass(frozen=True)
+class KeptPage:
+    """A kept raw page, with the article it made."""
+
+    article_id: int
+    source_id: int
+    source: str
+    article_url: str
+    page: FetchedPage
+
+
+@dataclass(frozen=True)
 class ArticleRecord:
     """An extracted article on its way into the database. URLs are canonical."""
 
@@ -86,6 +111,7 @@ class ArticleRecord:
     # A stored article fetched again because its entry was updated: this record is its new
     # text, saved as a revision of it (storage.revisions), never as a new article.
     revision_of: int | None = None
+    raw: FetchedPage | None = None  # its page, to keep (storage.keep_raw; None: not kept)
 
     def addresses(self) -> list[str]:
         """The canonical addresses of this copy, its own URL first."""

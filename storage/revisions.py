@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from storage.db import Database
 from storage.deliveries import requeue
 from storage.models import Article, ArticleRevision, ArticleUrl, NearKey
+from storage.raw_pages import replace_raw_page
 from storage.records import ArticleRecord, SaveResult
 from storage.statements import chunks, insert_ignore
 
@@ -103,6 +104,8 @@ def _revise(session: Session, record: ArticleRecord) -> SaveResult:
         ["key", "article_id"],
     )
     requeue(session, article_id, record.fetched_at)
+    if record.raw is not None:
+        replace_raw_page(session, article_id, record.raw)
     return SaveResult("revised", article_id)
 
 

@@ -41,7 +41,9 @@ from crawler.sitemap_parser import parse_sitemap
 from crawler.source_run import CrawlOptions, FailureKind, ProgressCallback, SourceRun
 from crawler.spiders import content_type, is_html
 from crawler.spiders.lead_images import ImageKeeper
-from crawler.spiders.records import article_record
+from crawler.spiders.records import article_record, fetched_page
+from storage.db import StorageError
+from storage.raw_pages import prune_raw_pages
 from storage.records import ArticleRecord, FeedState
 from storage.sources import feed_states, record_feed_fetch
 
@@ -85,6 +87,7 @@ class SourceSpider(scrapy.Spider):
         # Read by crawler.middlewares.SourceFetchOptionsMiddleware for each request.
         self.fetch_options = FetchOptions.of(self.run.source, self.domains)
         self.images = ImageKeeper(config.images, self.run.source.name)
+        self.keep_raw = config.storage.keep_raw_delta  # None: raw pages are not kept
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -323,7 +326,9 @@ class SourceSpider(scrapy.Spider):
             await run.filtered({candidate.url: page.filtered})
             return
         destinations = self.config.destinations_for(run.source.name)
-        yield self.images.follow(article_record(run, candidate, page, feed_id, destinations))
+        raw = fetched_page(response, media, candidate.entry) if self.keep_raw else None
+        record = article_record(run, candidate, page, feed_id, destinations, raw)
+        yield self.images.follow(record)
 
     # -- failures and the end ---------------------------------------------------------------
     def request_failed(self, failure: Failure) -> None:
@@ -371,8 +376,19 @@ class SourceSpider(scrapy.Spider):
         """The run's end, written (Scrapy awaits this when the spider closes)."""
         try:
             await self.run.close(reason)
+            await self._prune_raw()
         finally:
             self._owned.close()
+
+    async def _prune_raw(self) -> None:
+        """At each run's end, the raw pages (of every source) older than storage.keep_raw go;
+        a failure only delays that to the next run."""
+        if self.keep_raw is None:
+            return
+        try:
+            await self.run.storage.call(prune_raw_pages, datetime.now(UTC) - self.keep_raw)
+        except StorageError as exc:
+            logger.warning("raw pages not pruned: source=%s reason=%s", self.run.source.name, exc)
 
 
 class FeedsSpider(SourceSpider):
