@@ -20,7 +20,7 @@ from crawler.fetch_options import mask_fetch_secrets
 from crawler.services import open_services, warm_for
 from crawler.source_run import CrawlOptions
 from crawler.urls import mask_secrets
-from scheduler import __version__, cluster_cli, publish_cli, serve_cli, views
+from scheduler import __version__, cluster_cli, publish_cli, reextract_cli, serve_cli, views
 from scheduler.delivery_views import deliveries_json
 from scheduler.logs import LEVELS, setup_logging
 from scheduler.state import State, user_errors
@@ -384,6 +384,7 @@ def upgrade(state: State) -> None:
 cli.add_command(cluster_cli.scheduler)
 cli.add_command(publish_cli.publish)
 cli.add_command(serve_cli.serve)
+cli.add_command(reextract_cli.reextract)
 cli.add_command(cluster_cli.worker)
 
 

@@ -121,6 +121,10 @@ def test_a_correction_is_refetched_stored_exported_and_delivered_once(
         assert run_newsrelay("publish", config=config).returncode == 0
         assert len(receiver.hooks) == 3
         assert hand_out(config) == []
+        # The corrected page replaced the one kept for reextract: extracting it again finds
+        # the corrected text, and undoes nothing.
+        kept = run_newsrelay("reextract", config=config)
+        assert "pages 2, changed 0, unchanged 2" in kept.stdout, kept.stdout + kept.stderr
 
 
 def test_an_update_window_of_0_fetches_nothing_again(site: LocalSite, tmp_path: Path) -> None:
