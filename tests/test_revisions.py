@@ -9,14 +9,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
+
+import pytest
 
 from storage.db import open_database
 from storage.revisions import article_revisions
 from tests.localsite import LocalSite
 from tests.receiver import Receiver
 from tests.support import article_html, export, run_newsrelay, summary, write_config
+from tests.wordpress import WordPress, require_wordpress
 
 FIRST = "Wed, 25 Nov 2026 10:00:00 GMT"
+CORRECTION = "Correction: the bridge opened on Tuesday, not on Monday."
 
 
 def serve_feed(site: LocalSite, updated: dict[str, str]) -> str:
@@ -38,16 +43,30 @@ def serve_feed(site: LocalSite, updated: dict[str, str]) -> str:
     return site.add("/wire/feed.xml", feed, content_type="application/rss+xml", conditional=False)
 
 
-def setup(site: LocalSite, tmp_path: Path, db_url: str, extra: str = "") -> Path:
+def setup(site: LocalSite, tmp_path: Path, db_url: str, hook: str, extra: str = "") -> Path:
+    """Pages a and b in a feed, and a destination: a webhook at ``hook``, or the TOML of
+    another destination."""
     site.add("/wire/a.html", article_html(1))
     site.add("/wire/b.html", article_html(2))
     feed = serve_feed(site, {})
     destination = (
-        '[[destinations]]\nname = "hook"\nkind = "webhook"\nurl = "{url}"\n'
-        'timeout = 2.0\nbackoff = "1s"\n'
+        hook
+        if hook.startswith("[[")
+        else (
+            f'[[destinations]]\nname = "hook"\nkind = "webhook"\nurl = "{hook}"\n'
+            'timeout = 2.0\nbackoff = "1s"\n'
+        )
     )
     source = f'[[sources]]\nname = "wire"\nfeeds = ["{feed}"]\n{extra}\n\n'
     return write_config(tmp_path / "newsrelay.toml", db_url, source + destination)
+
+
+def correct_a(site: LocalSite) -> None:
+    """Upstream: a's text is corrected and its entry updated; b's entry is updated too, but
+    its text is the same."""
+    corrected = article_html(1).replace("</article>", f"<p>{CORRECTION}</p></article>")
+    site.add("/wire/a.html", corrected)
+    serve_feed(site, {"a": "2026-11-26T08:00:00Z", "b": "2026-11-26T08:00:00Z"})
 
 
 def crawl(config: Path) -> dict[str, Any]:
@@ -72,29 +91,21 @@ def test_a_correction_is_refetched_stored_exported_and_delivered_once(
     site: LocalSite, db_url: str, tmp_path: Path
 ) -> None:
     with Receiver() as receiver:
-        config = setup(site, tmp_path, db_url)
-        config.write_text(config.read_text().replace("{url}", receiver.url))
+        config = setup(site, tmp_path, db_url, receiver.url)
         assert crawl(config)["new"] == 2
         first = by_path(hand_out(config))
         assert {(a["revision"], a["updated"]) for a in first.values()} == {(1, None)}
         assert run_newsrelay("publish", config=config).returncode == 0
         assert len(receiver.hooks) == 2
 
-        # Upstream: a's text is corrected and its entry updated; b's entry is updated too,
-        # but its text is the same.
-        corrected = article_html(1).replace(
-            "</article>",
-            "<p>Correction: the bridge opened on Tuesday, not on Monday.</p></article>",
-        )
-        site.add("/wire/a.html", corrected)
-        serve_feed(site, {"a": "2026-11-26T08:00:00Z", "b": "2026-11-26T08:00:00Z"})
+        correct_a(site)
         row = crawl(config)
         assert (row["new"], row["revised"]) == (0, 1), row
         assert len(site.hits("/wire/a.html")) == len(site.hits("/wire/b.html")) == 2
 
         stored = by_path(export(config))
         assert stored["a.html"]["revision"] == 2 and stored["a.html"]["updated"] is not None
-        assert "Correction: the bridge" in stored["a.html"]["text"]
+        assert CORRECTION in stored["a.html"]["text"]
         assert stored["a.html"]["id"] == first["a.html"]["id"]
         assert (stored["b.html"]["revision"], stored["b.html"]["updated"]) == (1, None)
         assert stored["b.html"]["text"] == first["b.html"]["text"]
@@ -112,7 +123,7 @@ def test_a_correction_is_refetched_stored_exported_and_delivered_once(
         hooks = receiver.by_article()[first["a.html"]["id"]]
         assert [h.body["revision"] for h in hooks] == [1, 2]
         assert hooks[1].key == hooks[0].key + ":2" == hooks[1].body["idempotency_key"]
-        assert "Correction: the bridge" in hooks[1].body["text"]
+        assert CORRECTION in hooks[1].body["text"]
 
         # Nothing moved since: nothing is fetched again, stored or delivered.
         row = crawl(config)
@@ -128,8 +139,8 @@ def test_a_correction_is_refetched_stored_exported_and_delivered_once(
 
 
 def test_an_update_window_of_0_fetches_nothing_again(site: LocalSite, tmp_path: Path) -> None:
-    config = setup(site, tmp_path, f"sqlite:///{tmp_path / 'n.db'}", 'update_window = "0"')
-    config.write_text(config.read_text().replace("{url}", "http://127.0.0.1:9/hook"))
+    db_url = f"sqlite:///{tmp_path / 'n.db'}"
+    config = setup(site, tmp_path, db_url, "http://127.0.0.1:9/hook", 'update_window = "0"')
     assert crawl(config)["new"] == 2
     site.add("/wire/a.html", article_html(3))
     serve_feed(site, {"a": "2026-11-26T08:00:00Z"})
@@ -137,3 +148,37 @@ def test_an_update_window_of_0_fetches_nothing_again(site: LocalSite, tmp_path: 
     assert (row["new"], row["revised"], row["known"]) == (0, 0, 2), row
     assert len(site.hits("/wire/a.html")) == 1
     assert {a["revision"] for a in export(config)} == {1}
+
+
+@pytest.mark.slow
+def test_a_correction_updates_the_wordpress_post_found_by_its_slug(
+    site: LocalSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_wordpress()
+    wordpress = WordPress(tmp_path / "wordpress").start()
+    try:
+        monkeypatch.setenv("WP_APP_PASSWORD", wordpress.password)
+        destination = (
+            f'[[destinations]]\nname = "wp"\nkind = "wordpress"\nurl = "{wordpress.url}"\n'
+            f'user = "{wordpress.user}"\npassword = "${{WP_APP_PASSWORD}}"\n'
+            'status = "draft"\ntimeout = 5.0\nbackoff = "1s"\n'
+        )
+        config = setup(site, tmp_path, f"sqlite:///{tmp_path / 'n.db'}", destination)
+        assert crawl(config)["new"] == 2
+        assert run_newsrelay("publish", config=config).returncode == 0
+        before = {post["id"]: post for post in wordpress.posts()}
+        assert len(before) == 2
+
+        correct_a(site)
+        assert crawl(config)["revised"] == 1
+        published = run_newsrelay("publish", config=config)
+        assert published.returncode == 0, published.stdout + published.stderr
+        after = {post["id"]: post for post in wordpress.posts()}
+        assert after.keys() == before.keys()  # updated, not posted again
+        changed = [i for i in after if after[i]["content"]["raw"] != before[i]["content"]["raw"]]
+        assert len(changed) == 1 and CORRECTION in after[changed[0]]["content"]["raw"]
+        assert after[changed[0]]["slug"] == before[changed[0]]["slug"]
+        posted = [path for method, path in wordpress.proxy.requests if method == "POST"]
+        assert len(posted) == 3 and f"posts/{changed[0]}" in unquote(posted[-1]), posted
+    finally:
+        wordpress.stop()
