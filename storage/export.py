@@ -281,6 +281,7 @@ def _atom_entry(article: StoredArticle, updated: datetime) -> str:
     url = safe_url(article.url)
     author = x(article.author or article.source)
     enclosure = _atom_enclosure(article.image)
+    entry_id = article.first_content_hash or article.content_hash  # kept through corrections
     published = (
         f"    <published>{_date(article.published_at)}</published>\n"
         if article.published_at
@@ -288,7 +289,7 @@ def _atom_entry(article: StoredArticle, updated: datetime) -> str:
     )
     return (
         "  <entry>\n"
-        f"    <id>urn:newsrelay:article:{x(article.content_hash)}</id>\n"
+        f"    <id>urn:newsrelay:article:{x(entry_id)}</id>\n"
         f"    <title>{x(article.title)}</title>\n"
         f'    <link rel="alternate" href="{x(url, {chr(34): "&quot;"})}"/>\n{enclosure}'
         f"    <updated>{_date(updated)}</updated>\n{published}"

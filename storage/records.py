@@ -214,6 +214,8 @@ class StoredArticle:
     image_path: str | None = None  # the kept file, relative to [images] directory
     revision: int = 1  # 1: the first text; more after corrections (storage.revisions)
     updated_at: datetime | None = None  # when the latest revision was stored (None: rev. 1)
+    # Revision 1's content hash: the Atom entry's id, the same through corrections.
+    first_content_hash: str | None = None
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,10 @@ def test_a_correction_is_refetched_stored_exported_and_delivered_once(
         assert stored["a.html"]["revision"] == 2 and stored["a.html"]["updated"] is not None
         assert CORRECTION in stored["a.html"]["text"]
         assert stored["a.html"]["id"] == first["a.html"]["id"]
+        # Its content hash (a dedup key) is the latest text's; its Atom id stays revision 1's.
+        assert stored["a.html"]["content_hash"] != first["a.html"]["content_hash"]
+        atom = run_newsrelay("export", "--format", "atom", config=config).stdout
+        assert f"<id>urn:newsrelay:article:{first['a.html']['content_hash']}</id>" in atom
         assert (stored["b.html"]["revision"], stored["b.html"]["updated"]) == (1, None)
         assert stored["b.html"]["text"] == first["b.html"]["text"]
         db = open_database(db_url)
