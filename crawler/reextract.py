@@ -20,8 +20,7 @@ from storage.articles import save_articles
 from storage.db import Database
 from storage.raw_pages import kept_pages, prune_raw_pages
 from storage.records import ArticleRecord, KeptPage
-from storage.sources import ensure_source
-from storage.templates import template_paragraphs
+from storage.templates import source_template
 
 
 @dataclass
@@ -42,17 +41,15 @@ def reextract(
     extract the kept pages of ``source`` (or of every configured source) fetched since
     ``since`` again and save what changed."""
     chosen = [config.source(source)] if source else list(config.sources)
-    ids = {ensure_source(db, s.name, []).source_id: s for s in chosen}
-    extractors = {source_id: _extractor(config, db, s, source_id) for source_id, s in ids.items()}
-    names = {source_id: s.name for source_id, s in ids.items()}
+    extractors = {s.name: _extractor(config, db, s) for s in chosen}
     keep = config.storage.keep_raw_delta
     done = Reextracted(pruned=prune_raw_pages(db, datetime.now(UTC) - keep if keep else None))
     after = 0
-    while batch := kept_pages(db, names, since, after=after):
+    while batch := kept_pages(db, list(extractors), since, after=after):
         after = batch[-1].article_id
         records = []
         for kept in batch:
-            record = extractors[kept.source_id](kept)
+            record = extractors[kept.source](kept)
             done.pages += 1
             if record is None:
                 done.no_text += 1
@@ -67,14 +64,14 @@ def reextract(
 
 
 def _extractor(
-    config: Config, db: Database, source: SourceConfig, source_id: int
+    config: Config, db: Database, source: SourceConfig
 ) -> Callable[[KeptPage], ArticleRecord | None]:
     """A kept page of ``source`` -> its article's record as the current rules make it (a
     revision to save), or None when they find no text."""
     editing = editing_for(config.filters, source)
     template = None
     if source.learn_template:
-        seen = template_paragraphs(db, source_id)
+        seen = source_template(db, source.name)
         template = frozenset(k for k, s in seen.items() if s.pages >= BOILERPLATE_PAGES)
 
     def extract(kept: KeptPage) -> ArticleRecord | None:

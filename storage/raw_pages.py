@@ -19,7 +19,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from storage.db import Database, StorageError
-from storage.models import Article, RawPage
+from storage.models import Article, RawPage, Source
 from storage.records import FetchedPage, KeptPage
 
 
@@ -72,18 +72,19 @@ def replace_raw_page(session: Session, article_id: int, page: FetchedPage) -> No
 
 def kept_pages(
     db: Database,
-    sources: dict[int, str],
+    sources: list[str],
     since: datetime | None = None,
     *,
     after: int = 0,
     limit: int = 50,
 ) -> list[KeptPage]:
-    """Raw pages of the articles of ``sources`` (source id -> name) above article id
+    """Raw pages of the articles of the sources named ``sources`` above article id
     ``after``, fetched at or after ``since``: the next ``limit`` of them, decompressed."""
     query = (
-        select(RawPage, Article.url, Article.source_id)
+        select(RawPage, Article.url, Source.id, Source.name)
         .join(Article, Article.id == RawPage.article_id)
-        .where(Article.source_id.in_(sorted(sources)), RawPage.article_id > after)
+        .join(Source, Source.id == Article.source_id)
+        .where(Source.name.in_(sorted(sources)), RawPage.article_id > after)
         .order_by(RawPage.article_id)
         .limit(limit)
     )
@@ -95,7 +96,7 @@ def kept_pages(
         KeptPage(
             row.article_id,
             source_id,
-            sources[source_id],
+            source,
             article_url,
             FetchedPage(
                 row.url,
@@ -107,7 +108,7 @@ def kept_pages(
                 row.entry_image,
             ),
         )
-        for row, article_url, source_id in rows
+        for row, article_url, source_id, source in rows
     ]
 
 
