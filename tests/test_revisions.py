@@ -7,6 +7,7 @@ receives the update once. An updated entry whose text did not change costs its f
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -142,8 +143,9 @@ def test_a_correction_is_refetched_stored_exported_and_delivered_once(
         assert "pages 2, changed 0, unchanged 2" in kept.stdout, kept.stdout + kept.stderr
 
 
-def test_an_update_window_of_0_fetches_nothing_again(site: LocalSite, tmp_path: Path) -> None:
-    db_url = f"sqlite:///{tmp_path / 'n.db'}"
+def test_an_update_window_of_0_fetches_nothing_again(
+    site: LocalSite, db_url: str, tmp_path: Path
+) -> None:
     config = setup(site, tmp_path, db_url, "http://127.0.0.1:9/hook", 'update_window = "0"')
     assert crawl(config)["new"] == 2
     site.add("/wire/a.html", article_html(3))
@@ -152,6 +154,33 @@ def test_an_update_window_of_0_fetches_nothing_again(site: LocalSite, tmp_path: 
     assert (row["new"], row["revised"], row["known"]) == (0, 0, 2), row
     assert len(site.hits("/wire/a.html")) == 1
     assert {a["revision"] for a in export(config)} == {1}
+
+
+def test_a_sitemap_lastmod_that_moves_brings_a_correction(site: LocalSite, tmp_path: Path) -> None:
+    def sitemap(lastmod: datetime) -> None:
+        url = f"<url><loc>{site.url('/wire/a.html')}</loc><lastmod>{lastmod.isoformat()}</lastmod>"
+        site.add(
+            "/sitemap.xml",
+            '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+            f"{url}</url></urlset>",
+            content_type="application/xml",
+            conditional=False,
+        )
+
+    now = datetime.now(UTC)
+    site.add("/wire/a.html", article_html(1))
+    sitemap(now - timedelta(hours=1))
+    source = f'[[sources]]\nname = "wire"\nsitemaps = ["{site.url("/sitemap.xml")}"]\n'
+    config = write_config(tmp_path / "newsrelay.toml", f"sqlite:///{tmp_path / 'n.db'}", source)
+    assert crawl(config)["new"] == 1
+    site.add(
+        "/wire/a.html", article_html(1).replace("</article>", f"<p>{CORRECTION}</p></article>")
+    )
+    sitemap(now + timedelta(minutes=1))
+    row = crawl(config)
+    assert (row["new"], row["revised"]) == (0, 1), row
+    [article] = export(config)
+    assert article["revision"] == 2 and CORRECTION in article["text"]
 
 
 @pytest.mark.slow
