@@ -32,7 +32,14 @@ def parse_interval(text: str) -> timedelta:
 
 def parse_window(text: str) -> timedelta | None:
     """An interval that ``"0"`` turns off (None)."""
-    return None if text.strip() == "0" else parse_interval(text)
+    if text.strip() == "0":
+        return None
+    try:
+        return parse_interval(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither an interval like '12h' or '2d' nor \"0\" (off)"
+        ) from None
 
 
 def parse_moment(text: str, now: datetime | None = None) -> datetime:
