@@ -27,7 +27,7 @@ from crawler.config_types import (
     Window,
     expand_env,
 )
-from crawler.dates import parse_interval, parse_window
+from crawler.dates import parse_interval
 from crawler.destinations import DestinationConfig
 from crawler.editorial import FilterRule, Filters, LanguageTag, Regex, Rewrite
 from crawler.fetch_options import Cookies, Headers, ProxyUrl, UserAgent
@@ -178,10 +178,6 @@ class SourceConfig(Strict):
     @property
     def interval_delta(self) -> timedelta | None:
         return parse_interval(self.interval) if self.interval else None
-
-    @property
-    def update_window_delta(self) -> timedelta | None:
-        return parse_window(self.update_window)
 
 
 class DedupConfig(Strict):

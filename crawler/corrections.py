@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from crawler.dates import parse_window
 from crawler.entries import Candidate
 from crawler.source_run import SourceRun
 from storage.revisions import revisions_due
@@ -19,7 +20,7 @@ async def corrections(run: SourceRun, stored: Sequence[Candidate]) -> list[Candi
     """Of ``stored`` candidates (known already), those to fetch again as a revision of their
     article (``Candidate.revision_of``): none when the window is off ("0"), for a refetch
     (which fetches everything anyway), or for an entry a filter now drops."""
-    window = run.source.update_window_delta
+    window = parse_window(run.source.update_window)
     updated = {c.url: c.entry.updated_at for c in stored if c.entry.updated_at and not c.dropped_by}
     if window is None or not updated or run.options.refetch:
         return []

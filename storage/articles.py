@@ -20,7 +20,8 @@ from storage.db import Database
 from storage.dedup import Decision, StoredCandidates, decide
 from storage.deliveries import delivery_rows
 from storage.filtered import filtered_urls
-from storage.models import Article, ArticleKey, ArticleUrl, Delivery, NearKey, RawPage, utcnow
+from storage.history_models import RawPage
+from storage.models import Article, ArticleKey, ArticleUrl, Delivery, NearKey, utcnow
 from storage.raw_pages import raw_page_row
 from storage.records import ArticleRecord, EntryIdentity, SaveResult
 from storage.revisions import save_revisions

@@ -10,7 +10,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import Database
-from storage.models import Article, ArticleRevision, ArticleUrl, Source, utcnow
+from storage.history_models import ArticleRevision
+from storage.models import Article, ArticleUrl, Source, utcnow
 from storage.records import Selection, StoredArticle
 from storage.statements import chunks
 

@@ -19,7 +19,8 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from storage.db import Database, StorageError
-from storage.models import Article, RawPage, Source
+from storage.history_models import RawPage
+from storage.models import Article, Source
 from storage.records import FetchedPage, KeptPage
 
 

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from storage.db import Database
 from storage.deliveries import requeue
-from storage.models import Article, ArticleRevision, ArticleUrl, NearKey
+from storage.history_models import ArticleRevision
+from storage.models import Article, ArticleUrl, NearKey
 from storage.raw_pages import replace_raw_page
 from storage.records import ArticleRecord, SaveResult
 from storage.statements import chunks, insert_ignore
