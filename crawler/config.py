@@ -23,6 +23,7 @@ from crawler.config_types import (
     Interval,
     MissingVariable,
     Strict,
+    Window,
     expand_env,
 )
 from crawler.dates import parse_interval
@@ -94,6 +95,9 @@ class SourceConfig(Strict):
     listings: list[ListingConfig] = Field(default_factory=list)
     # Sitemap entries older than this (by lastmod or news:publication_date) are not followed.
     max_age: str = "2d"
+    # An entry whose feed updated time or sitemap lastmod moves within this long after its
+    # article was first stored is fetched again (a correction); "0": never.
+    update_window: Window = "2d"
     extract: ExtractRules | None = None
     interval: str | None = None
     cron: str | None = None

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-from crawler.dates import parse_interval
+from crawler.dates import parse_interval, parse_window
 
 
 class Strict(BaseModel):
@@ -29,8 +29,14 @@ def _check_interval(value: str) -> str:
     return value
 
 
+def _check_window(value: str) -> str:
+    parse_window(value)
+    return value
+
+
 HttpUrl = Annotated[str, AfterValidator(_check_http)]
 Interval = Annotated[str, AfterValidator(_check_interval)]
+Window = Annotated[str, AfterValidator(_check_window)]  # an interval, or "0": off
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

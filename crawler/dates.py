@@ -30,6 +30,18 @@ def parse_interval(text: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
+def parse_window(text: str) -> timedelta | None:
+    """An interval that ``"0"`` turns off (None)."""
+    if text.strip() == "0":
+        return None
+    try:
+        return parse_interval(text)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither an interval like '12h' or '2d' nor \"0\" (off)"
+        ) from None
+
+
 def parse_moment(text: str, now: datetime | None = None) -> datetime:
     """``"6h"`` (that long ago) or an ISO date/time (UTC when it names no zone)."""
     try:

@@ -24,12 +24,14 @@ from storage.records import EntryIdentity
 @dataclass(frozen=True)
 class Candidate:
     """An entry whose page may be fetched: its canonical URL and URL id, and the editorial
-    filter that drops it before the fetch, if one does."""
+    filter that drops it before the fetch, if one does; or a stored article whose entry was
+    updated (``revision_of``: its id), fetched again as a correction."""
 
     url: str
     entry: FeedEntry
     url_id: str | None
     dropped_by: str | None = None
+    revision_of: int | None = None
 
     @property
     def identity(self) -> EntryIdentity:

@@ -44,6 +44,10 @@ class FeedEntry:
             return None
         return LeadImage(self.image, self.image_caption, self.image_credit)
 
+    # The latest time the feed gives the entry (atom:updated, else its publication date): when
+    # it moves after the article was stored, the page is fetched again (a correction).
+    updated_at: datetime | None = None
+
 
 @dataclass(frozen=True)
 class ParsedFeed:
@@ -96,7 +100,15 @@ def _entry(raw: Any, feed_url: str, feed_language: str | None = None) -> FeedEnt
         content_html=_content(raw),
         language=_text((raw.get("title_detail") or {}).get("language")) or feed_language,
         image=_image(raw, feed_url),
+        updated_at=_updated(raw),
     )
+
+
+def _updated(raw: Any) -> datetime | None:
+    """The later of the entry's updated and published times (feedparser gives ``updated``
+    the publication date when the entry has no ``<updated>``)."""
+    times = [_timestamp(raw.get(key)) for key in ("updated_parsed", "published_parsed")]
+    return max((t for t in times if t is not None), default=None)
 
 
 def _ttl(feed: Any) -> int | None:

@@ -34,6 +34,7 @@ class SitemapEntry:
     language: str | None = None  # news:language, as declared
     image: str | None = None  # the first image:image's image:loc, absolute
     image_caption: str | None = None  # and its image:caption
+    updated_at: datetime | None = None  # lastmod, else news:publication_date
 
     def feed_entry(self) -> FeedEntry:
         """The entry as a feed's: its language a declaration, its image the lead image."""
@@ -44,6 +45,7 @@ class SitemapEntry:
             language=self.language,
             image=self.image,
             image_caption=self.image_caption,
+            updated_at=self.updated_at,
         )
 
 
@@ -128,7 +130,10 @@ def _entry(element: etree._Element, base: str) -> SitemapEntry | None:
     if not loc:
         return None
     published_at = parse_iso_datetime(published or lastmod)
-    return SitemapEntry(urljoin(base, loc), published_at, title, language, image, caption)
+    updated_at = parse_iso_datetime(lastmod or published)
+    return SitemapEntry(
+        urljoin(base, loc), published_at, title, language, image, caption, updated_at
+    )
 
 
 def _image(element: etree._Element, base: str) -> tuple[str | None, str | None]:

@@ -106,6 +106,7 @@ class SourceResult:
             "pages_fetched": c.pages_fetched,
             "pages_thin": c.pages_thin,
             "filtered": c.filtered,
+            "revised": c.revised,
             "duration_s": self.duration_s,
         }
 

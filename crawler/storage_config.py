@@ -1,6 +1,8 @@
-"""``[storage]``: how long what is stored is kept (``storage.retention`` does the deleting).
+"""``[storage]``: how long what is stored is kept (``storage.retention`` does the deleting),
+and what is kept beside the articles (their raw pages, for ``newsrelay reextract``).
 
-Intervals are the config's usual ``"90d"``, ``"12h"``; ``"0"`` (or unset) keeps for ever.
+Intervals are the config's usual ``"90d"``, ``"12h"``. ``"0"``: articles and their dedup keys
+are kept for ever, and no raw page is kept.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from crawler.config_types import Strict
-from crawler.dates import parse_interval
+from crawler.config_types import Strict, Window
+from crawler.dates import parse_interval, parse_window
 
 # The least time a deleted article's dedup keys are kept: feeds list a story for days, but a
 # site's sitemap, its archive listings and "from our archive" republishing bring old stories
@@ -46,6 +48,13 @@ class StorageConfig(Strict):
     # counted from the deletion. Default: the longer of keep_articles and 180 days. "0": for
     # ever.
     keep_dedup_keys: KeptFor | None = None
+
+    # Each stored article's page as fetched, compressed, for `newsrelay reextract`; "0": none.
+    keep_raw: Window = "14d"
+
+    @property
+    def keep_raw_delta(self) -> timedelta | None:
+        return parse_window(self.keep_raw)
 
     @property
     def keep_articles_delta(self) -> timedelta | None:

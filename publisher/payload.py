@@ -24,22 +24,32 @@ def idempotency_key(destination: str, article: StoredArticle) -> str:
     return str(uuid.uuid5(_KEYS, f"{destination}\n{article.url}"))
 
 
+def delivery_key(destination: str, article: StoredArticle) -> str:
+    """The idempotency key of this revision's delivery: the article's key for its first text,
+    then ``<key>:<revision>`` (``...:2`` for the first correction). A receiver that sees a
+    key again has a repeat of a delivery it had; one that sees the article's key with a new
+    ``:<revision>`` has an update of that article (the body's ``revision`` says the same)."""
+    key = idempotency_key(destination, article)
+    return key if article.revision == 1 else f"{key}:{article.revision}"
+
+
 def webhook_body(
     destination: DestinationConfig, article: StoredArticle, header: list[str]
 ) -> bytes:
-    """The article's export fields, the header lines, the destination and the key (UTF-8)."""
+    """The article's export fields (``revision`` and ``updated`` among them), the header
+    lines, the destination and the key of this revision's delivery (UTF-8)."""
     document: dict[str, Any] = {
         **article_dict(article),
         "header": header,
         "destination": destination.name,
-        "idempotency_key": idempotency_key(destination.name, article),
+        "idempotency_key": delivery_key(destination.name, article),
     }
     return json.dumps(document, ensure_ascii=False).encode("utf-8")
 
 
 def wordpress_slug(destination: str, article: StoredArticle) -> str:
     """The post's slug: from the article id and its key, so a post can be found again after
-    an attempt whose answer was lost."""
+    an attempt whose answer was lost, and updated by a later revision (the same for all)."""
     digest = hashlib.sha256(idempotency_key(destination, article).encode()).hexdigest()[:8]
     return f"newsrelay-{article.id}-{digest}"
 

@@ -16,7 +16,7 @@ from typing import Protocol
 import httpx
 
 from crawler.destinations import DestinationConfig
-from publisher.payload import idempotency_key, webhook_body
+from publisher.payload import delivery_key, webhook_body
 from storage.deliveries import DeliveryItem
 
 RETRYABLE = {408, 429}
@@ -91,7 +91,7 @@ class WebhookSender:
         body = webhook_body(self.destination, item.article, self.header)
         headers = {
             "Content-Type": "application/json; charset=utf-8",
-            "Idempotency-Key": idempotency_key(self.destination.name, item.article),
+            "Idempotency-Key": delivery_key(self.destination.name, item.article),
         }
         if self.destination.secret:
             digest = hmac.new(self.destination.secret.encode(), body, hashlib.sha256)

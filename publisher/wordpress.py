@@ -5,7 +5,8 @@ header of the site's address, so sites with plain permalinks (``?rest_route=/``)
 as ``/wp-json/``. A post's slug is derived from the article (``publisher.payload``); after an
 attempt whose answer was lost (the ledger counts attempts before sending), the post is looked
 up by that slug before another is created, so a publisher killed between the POST and its
-ledger write never makes a second post.
+ledger write never makes a second post. A later revision of an article (a correction)
+updates the post found by that slug (``POST wp/v2/posts/<id>``) instead of making another.
 """
 
 from __future__ import annotations
@@ -55,14 +56,17 @@ class WordPressSender:
     def send(self, item: DeliveryItem, attempt: int) -> Outcome:
         try:
             root = self.root or self._discover()
-            if attempt > 1:  # an earlier attempt may have made the post
+            revised = item.article.revision > 1
+            found = None
+            if attempt > 1 or revised:  # an earlier attempt or revision may have made the post
                 found = self._find(root, wordpress_slug(self.destination.name, item.article))
                 if isinstance(found, Outcome):
                     return found
-                if found is not None:
+                if found is not None and not revised:
                     return Outcome(True, 200, remote_id=found)
             post = wordpress_post(self.destination, item.article, self.header)
-            response = self.client.post(rest_url(root, "wp/v2/posts"), json=post)
+            route = f"wp/v2/posts/{found}" if found is not None else "wp/v2/posts"
+            response = self.client.post(rest_url(root, route), json=post)
         except RestRootMissing as exc:
             return Outcome(False, None, error=str(exc))
         except httpx.HTTPError as exc:

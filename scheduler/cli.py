@@ -23,6 +23,7 @@ from crawler.urls import mask_secrets
 from scheduler import __version__, cluster_cli, prune_cli, publish_cli, serve_cli, views
 from scheduler.delivery_views import deliveries_json
 from scheduler.logs import LEVELS, setup_logging
+from scheduler.reextract_cli import reextract
 from scheduler.state import State, user_errors
 from storage.daemon_state import daemon_state, is_alive
 from storage.db import Database, StorageError, open_database
@@ -385,6 +386,7 @@ cli.add_command(cluster_cli.scheduler)
 cli.add_command(publish_cli.publish)
 cli.add_command(prune_cli.prune)
 cli.add_command(serve_cli.serve)
+cli.add_command(reextract)
 cli.add_command(cluster_cli.worker)
 
 

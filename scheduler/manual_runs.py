@@ -83,7 +83,7 @@ class ManualRuns:
             source = daemon.config.source(name)
             options = CrawlOptions(run_id=run_id.result())
             results = await crawl_sources(daemon.crawls, [source], options=options)
-            if any(result.counters.new for result in results):
+            if any(result.counters.new or result.counters.revised for result in results):
                 daemon.stored_something()
         except Exception as exc:
             if not run_id.done():  # the POST hears it

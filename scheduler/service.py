@@ -223,7 +223,7 @@ class Daemon:
             results = await crawl_sources(
                 self.crawls, [source], options=CrawlOptions(due_only=True)
             )
-            if any(result.counters.new for result in results):
+            if any(result.counters.new or result.counters.revised for result in results):
                 self.stored_something()
         finally:
             self.running.pop(name, None)

@@ -20,8 +20,11 @@ from storage.db import Database
 from storage.dedup import Decision, StoredCandidates, decide
 from storage.deliveries import delivery_rows
 from storage.filtered import filtered_urls
+from storage.history_models import RawPage
 from storage.models import Article, ArticleKey, ArticleUrl, Delivery, NearKey, TombstoneKey, utcnow
+from storage.raw_pages import raw_page_row
 from storage.records import ArticleRecord, EntryIdentity, SaveResult
+from storage.revisions import save_revisions
 from storage.statements import chunks, insert_ignore, insert_statement
 from storage.templates import count_paragraphs
 from storage.tombstones import buried_candidates, buried_entries, new_addresses
@@ -118,7 +121,24 @@ def save_articles(
     too). Nothing is dropped silently: every address ends up in ``article_urls`` with the kind
     of match (and the similarity, for near-duplicates). Saved in URL order, so concurrent
     writers take row locks in the same order; results come back in the order given.
+
+    A record with ``revision_of`` (a stored article's page fetched again) is no new article:
+    it is saved as that article's revision (:func:`storage.revisions.save_revisions`).
     """
+    revising = [r for r in records if r.revision_of is not None]
+    if not revising:
+        return _save_new(db, records, near_threshold)
+    fresh = iter(_save_new(db, [r for r in records if r.revision_of is None], near_threshold))
+    revised = iter(db.retrying(lambda session: save_revisions(session, revising)))
+    return [next(fresh if r.revision_of is None else revised) for r in records]
+
+
+def _save_new(
+    db: Database, records: Sequence[ArticleRecord], near_threshold: float | None
+) -> list[SaveResult]:
+    """:func:`save_articles` for records that are no revision."""
+    if not records:
+        return []
     order = sorted(range(len(records)), key=lambda i: records[i].url)
     ordered = [records[i] for i in order]
 
@@ -159,6 +179,7 @@ def _save(
     near_rows: list[dict[str, Any]] = []
     queued: list[dict[str, Any]] = []
     gone_rows: list[dict[str, Any]] = []
+    raw_rows: list[dict[str, Any]] = []
     for result, record in zip(results, records, strict=True):
         if result.tombstone is not None:  # a deleted article's story: its tombstone learns
             gone_rows += new_addresses(result.tombstone, record.addresses())
@@ -168,6 +189,8 @@ def _save(
             key_rows += _key_rows(result.article_id, record)
             near_rows += _near_rows(result.article_id, record)
             queued += delivery_rows(result.article_id, record.destinations, record.fetched_at)
+            if record.raw is not None:
+                raw_rows.append(raw_page_row(result.article_id, record.raw))
     insert_ignore(session, ArticleUrl, url_rows, ["url"])
     insert_ignore(session, ArticleKey, key_rows, ["kind", "key"])
     insert_ignore(session, TombstoneKey, gone_rows, ["kind", "key", "tombstone_id"])
@@ -177,6 +200,7 @@ def _save(
     count_paragraphs(
         session, [r for r, res in zip(records, results, strict=True) if res.outcome == "new"]
     )
+    insert_ignore(session, RawPage, raw_rows, ["article_id"])
     return results
 
 
@@ -294,6 +318,7 @@ def _article_row(record: ArticleRecord) -> dict[str, Any]:
         "image_caption": record.image_caption,
         "image_credit": record.image_credit,
         "image_path": record.image_path,
+        "entry_updated_at": record.entry_updated_at,
     }
 
 

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from storage.db import Database
 from storage.models import Article, Delivery, Source, UTCDateTime, utcnow
@@ -56,6 +57,26 @@ def delivery_rows(
         }
         for name in destinations
     ]
+
+
+def requeue(session: Session, article_id: int, when: datetime) -> None:
+    """Queue a stored article again for every destination it was queued for: its new
+    revision (``storage.revisions``) is due now, with a new retry window. The post id of a
+    WordPress destination is kept; a lease in flight is kept too, and the attempt it covers
+    (of the earlier text) records nothing, since the row's attempts start again (``_set``)."""
+    session.execute(
+        update(Delivery)
+        .where(Delivery.article_id == article_id)
+        .values(
+            state="pending",
+            attempts=0,
+            queued_at=when,
+            next_attempt_at=None,
+            first_attempt_at=None,
+            last_error=None,
+            delivered_at=None,
+        )
+    )
 
 
 def queue_since(

@@ -66,6 +66,8 @@ def article_dict(article: StoredArticle) -> dict[str, Any]:
         "image_caption": article.image_caption,
         "image_credit": article.image_credit,
         "image_path": article.image_path,
+        "revision": article.revision,
+        "updated": article.updated_at.isoformat() if article.updated_at else None,
     }
 
 
@@ -237,7 +239,7 @@ def write_atom(articles: Iterable[StoredArticle], out: TextIO, *, title: str, fe
     entries = []
     newest: datetime | None = None
     for article in articles:
-        updated = article.published_at or article.fetched_at
+        updated = article.updated_at or article.published_at or article.fetched_at
         newest = max(newest, updated) if newest else updated
         entries.append(_atom_entry(article, updated))
     stamp = _date(newest or datetime.now(UTC))
@@ -279,6 +281,7 @@ def _atom_entry(article: StoredArticle, updated: datetime) -> str:
     url = safe_url(article.url)
     author = x(article.author or article.source)
     enclosure = _atom_enclosure(article.image)
+    entry_id = article.first_content_hash or article.content_hash  # kept through corrections
     published = (
         f"    <published>{_date(article.published_at)}</published>\n"
         if article.published_at
@@ -286,7 +289,7 @@ def _atom_entry(article: StoredArticle, updated: datetime) -> str:
     )
     return (
         "  <entry>\n"
-        f"    <id>urn:newsrelay:article:{x(article.content_hash)}</id>\n"
+        f"    <id>urn:newsrelay:article:{x(entry_id)}</id>\n"
         f"    <title>{x(article.title)}</title>\n"
         f'    <link rel="alternate" href="{x(url, {chr(34): "&quot;"})}"/>\n{enclosure}'
         f"    <updated>{_date(updated)}</updated>\n{published}"

@@ -1,5 +1,6 @@
 """Tables: sources, feeds, articles, article_urls (every address of an article), crawl_runs,
-filtered_entries, source_templates, and the tombstones of articles retention deleted."""
+filtered_entries, source_templates, and the tombstones of articles retention deleted (an
+article's earlier revisions and raw page: ``storage.history_models``)."""
 
 from __future__ import annotations
 
@@ -123,6 +124,11 @@ class Article(Base):
     image_path: Mapped[str | None] = mapped_column(Text, index=True)
     # When `newsrelay export --mark-published` handed it to the site; NULL = unpublished.
     marked_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Corrections (storage.revisions): the revision the row holds (1: the first text), when
+    # it was stored (NULL for revision 1), and the entry's updated time as last seen.
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    entry_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ArticleUrl(Base):
@@ -236,6 +242,8 @@ class CrawlRun(Base):
     pages_thin: Mapped[int] = mapped_column(Integer, default=0)
     # Entries an editorial filter dropped (storage.filtered), before or after their fetch.
     filtered: Mapped[int] = mapped_column(Integer, default=0)
+    # Stored articles whose corrected text became a new revision (storage.revisions).
+    revised: Mapped[int] = mapped_column(Integer, default=0)
     # The process that ran it: a run left "running" by a dead process is marked interrupted.
     # A pid alone can be another process's by now: its boot and start time tell them apart.
     host: Mapped[str | None] = mapped_column(String(255))

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import Database
+from storage.history_models import ArticleRevision
 from storage.models import Article, ArticleUrl, Source, utcnow
 from storage.records import Selection, StoredArticle
 from storage.statements import chunks
@@ -74,6 +75,7 @@ def publishing(db: Database, selection: Selection) -> Iterator[list[StoredArticl
 def stored_articles(session: Session, rows: list[Any]) -> Iterator[StoredArticle]:
     """(Article, source name) rows as exported articles, with every address of each."""
     aliases = _addresses_of(session, [article.id for article, _ in rows])
+    firsts = _first_hashes(session, [article.id for article, _ in rows if article.revision > 1])
     for article, source_name in rows:
         urls = aliases.get(article.id, [])
         yield StoredArticle(
@@ -102,7 +104,22 @@ def stored_articles(session: Session, rows: list[Any]) -> Iterator[StoredArticle
             image_caption=article.image_caption,
             image_credit=article.image_credit,
             image_path=article.image_path,
+            revision=article.revision,
+            updated_at=article.updated_at,
+            first_content_hash=firsts.get(article.id, article.content_hash),
         )
+
+
+def _first_hashes(session: Session, article_ids: list[int]) -> dict[int, str]:
+    """The content hash of revision 1 of each corrected article of ``article_ids``."""
+    if not article_ids:
+        return {}
+    rows = session.execute(
+        select(ArticleRevision.article_id, ArticleRevision.content_hash).where(
+            ArticleRevision.article_id.in_(article_ids), ArticleRevision.revision == 1
+        )
+    )
+    return {article_id: content_hash for article_id, content_hash in rows}
 
 
 def _addresses_of(

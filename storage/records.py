@@ -15,6 +15,8 @@ SaveOutcome = Literal[
     "duplicate_url_id",
     "duplicate_content",
     "duplicate_near",
+    "revised",  # a stored article's corrected text, its new revision (storage.revisions)
+    "unchanged",  # a stored article fetched again as a correction, its text unchanged
 ]
 
 
@@ -49,6 +51,31 @@ class SourceHealth:
 
 
 @dataclass(frozen=True)
+class FetchedPage:
+    """An article's page as fetched, kept for ``newsrelay reextract`` (``storage.raw_pages``),
+    with what its feed entry said that extraction uses."""
+
+    url: str
+    content_type: str | None
+    body: bytes
+    fetched_at: datetime
+    entry_title: str | None = None
+    entry_language: str | None = None
+    entry_image: str | None = None
+
+
+@dataclass(frozen=True)
+class KeptPage:
+    """A kept raw page, with the article it made."""
+
+    article_id: int
+    source_id: int
+    source: str
+    article_url: str
+    page: FetchedPage
+
+
+@dataclass(frozen=True)
 class ArticleRecord:
     """An extracted article on its way into the database. URLs are canonical."""
 
@@ -80,6 +107,11 @@ class ArticleRecord:
     # Fingerprints of its page's paragraphs, counted into its source's template
     # (storage.templates) with the batch; empty when the source learns none.
     paragraphs: tuple[int, ...] = ()
+    entry_updated_at: datetime | None = None  # the entry's updated time (a correction's cue)
+    # A stored article fetched again because its entry was updated: this record is its new
+    # text, saved as a revision of it (storage.revisions), never as a new article.
+    revision_of: int | None = None
+    raw: FetchedPage | None = None  # its page, to keep (storage.keep_raw; None: not kept)
 
     def addresses(self) -> list[str]:
         """The canonical addresses of this copy, its own URL first."""
@@ -134,6 +166,7 @@ class RunCounters:
     pages_extracted: int = 0  # pages that reached extraction
     pages_thin: int = 0  # ... whose own body was empty or tiny (a redesign looks like this)
     filtered: int = 0  # entries an editorial filter dropped (before or after the fetch)
+    revised: int = 0  # stored articles fetched again whose text changed: a new revision
 
     @property
     def duplicates(self) -> int:
@@ -148,7 +181,9 @@ class RunCounters:
     def count(self, outcome: SaveOutcome) -> None:
         if outcome == "new":
             self.new += 1
-        else:
+        elif outcome == "revised":
+            self.revised += 1
+        elif outcome != "unchanged":
             field_name = "duplicates_" + outcome.removeprefix("duplicate_")
             setattr(self, field_name, getattr(self, field_name) + 1)
 
@@ -179,6 +214,10 @@ class StoredArticle:
     image_caption: str | None = None
     image_credit: str | None = None
     image_path: str | None = None  # the kept file, relative to [images] directory
+    revision: int = 1  # 1: the first text; more after corrections (storage.revisions)
+    updated_at: datetime | None = None  # when the latest revision was stored (None: rev. 1)
+    # Revision 1's content hash: the Atom entry's id, the same through corrections.
+    first_content_hash: str | None = None
 
 
 @dataclass(frozen=True)

@@ -95,8 +95,9 @@ def test_jsonl_has_every_field(db: Database) -> None:
     (line,) = export(db, "jsonl").splitlines()
     data = json.loads(line)
     for key in ("url", "urls", "title", "published", "fetched", "source", "text", "html",
-                "content_hash", "language", "duplicates"):  # fmt: skip
+                "content_hash", "language", "duplicates", "revision", "updated"):  # fmt: skip
         assert key in data
+    assert (data["revision"], data["updated"]) == (1, None)  # no correction stored
     assert data["url"] == "https://a.example/news/1"
     assert data["published"] == "2026-11-25T08:01:00+00:00"
 

@@ -34,8 +34,9 @@ class ImageKeeper:
         self.source = source
 
     def follow(self, record: ArticleRecord) -> ArticleRecord | scrapy.Request:
-        """``record`` itself, or a request for its image that hands ``record`` on."""
-        if self.config is None or not record.image:
+        """``record`` itself, or a request for its image that hands ``record`` on. A revision
+        (a correction) keeps its article's image: nothing to fetch."""
+        if self.config is None or not record.image or record.revision_of is not None:
             return record
         return scrapy.Request(
             record.image,

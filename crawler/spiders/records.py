@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from scrapy.http import Response
+
 from crawler.entries import Candidate, page_canonical
 from crawler.extracted import Page, image_fields
+from crawler.feed_parser import FeedEntry
 from crawler.source_run import SourceRun
-from storage.records import ArticleRecord
+from storage.records import ArticleRecord, FetchedPage
 
 
 def article_record(
@@ -16,9 +19,10 @@ def article_record(
     page: Page,
     feed_id: int | None,
     destinations: tuple[str, ...],
+    raw: FetchedPage | None = None,
 ) -> ArticleRecord:
     """``page`` (extracted, with text) of ``candidate``, found in feed ``feed_id`` by ``run``;
-    ``destinations``: where it is to be delivered if it is new."""
+    ``destinations``: where it is to be delivered if it is new; ``raw``: its page to keep."""
     entry, extracted = candidate.entry, page.extracted
     assert run.ids is not None and run.run_id is not None and page.keys is not None
     canonical = page_canonical(extracted.canonical_url)
@@ -44,5 +48,23 @@ def article_record(
         content_hash=page.keys.content_hash,
         near=page.keys.near,
         destinations=destinations,
-        paragraphs=run.template.to_save(page.paragraphs),
+        # A page fetched again (a correction) was counted into the template the first time.
+        paragraphs=() if candidate.revision_of else run.template.to_save(page.paragraphs),
+        entry_updated_at=entry.updated_at,
+        revision_of=candidate.revision_of,
+        raw=raw,
+    )
+
+
+def fetched_page(response: Response, media: str | None, entry: FeedEntry) -> FetchedPage:
+    """The page as fetched, to keep for ``newsrelay reextract``, with what its feed entry
+    said that extraction uses (its title, language and image)."""
+    return FetchedPage(
+        response.url,
+        media,
+        response.body,
+        datetime.now(UTC),
+        entry.title,
+        entry.language,
+        entry.image,
     )

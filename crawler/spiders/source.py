@@ -19,6 +19,7 @@ from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
 from crawler.config import Config, load_config
+from crawler.corrections import corrections
 from crawler.editorial import editing_for
 from crawler.entries import (
     Candidate,
@@ -40,7 +41,9 @@ from crawler.sitemap_parser import parse_sitemap
 from crawler.source_run import CrawlOptions, FailureKind, ProgressCallback, SourceRun
 from crawler.spiders import content_type, is_html
 from crawler.spiders.lead_images import ImageKeeper
-from crawler.spiders.records import article_record
+from crawler.spiders.records import article_record, fetched_page
+from storage.db import StorageError
+from storage.raw_pages import prune_raw_pages
 from storage.records import ArticleRecord, FeedState
 from storage.sources import feed_states, record_feed_fetch
 
@@ -85,6 +88,7 @@ class SourceSpider(scrapy.Spider):
         # Read by crawler.middlewares.SourceFetchOptionsMiddleware for each request.
         self.fetch_options = FetchOptions.of(self.run.source, self.domains)
         self.images = ImageKeeper(config.images, self.run.source.name)
+        self.keep_raw = config.storage.keep_raw_delta  # None: raw pages are not kept
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -264,10 +268,12 @@ class SourceSpider(scrapy.Spider):
             run.failed("entry", origin, reason)
         self.run.offsite.update(selection.offsite)
         known = await run.known([c.identity for c in selection.candidates])
+        stored = [c for c in selection.candidates if c.url in known]
+        revisits = await corrections(run, stored)  # stored, but their entries were updated
+        run.counters.known_skipped += len(stored) - len(revisits)
         fresh = [c for c in selection.candidates if c.url not in known]
-        run.counters.known_skipped += len(selection.candidates) - len(fresh)
         await run.filtered({c.url: c.dropped_by for c in fresh if c.dropped_by})
-        fresh = [c for c in fresh if not c.dropped_by]
+        fresh = [c for c in fresh if not c.dropped_by] + revisits
         self.services.pool.expect(len(fresh))
         requests = []
         for candidate in fresh:
@@ -319,7 +325,9 @@ class SourceSpider(scrapy.Spider):
             run.failed("page", response.url, "no article text found on the page", feed_id=feed_id)
             return
         destinations = self.config.destinations_for(run.source.name)
-        yield self.images.follow(article_record(run, candidate, page, feed_id, destinations))
+        raw = fetched_page(response, media, candidate.entry) if self.keep_raw else None
+        record = article_record(run, candidate, page, feed_id, destinations, raw)
+        yield self.images.follow(record)
 
     # -- failures and the end ---------------------------------------------------------------
     def request_failed(self, failure: Failure) -> None:
@@ -367,8 +375,19 @@ class SourceSpider(scrapy.Spider):
         """The run's end, written (Scrapy awaits this when the spider closes)."""
         try:
             await self.run.close(reason)
+            await self._prune_raw()
         finally:
             self._owned.close()
+
+    async def _prune_raw(self) -> None:
+        """At each run's end, the raw pages (of every source) older than storage.keep_raw go;
+        a failure only delays that to the next run."""
+        if self.keep_raw is None:
+            return
+        try:
+            await self.run.storage.call(prune_raw_pages, datetime.now(UTC) - self.keep_raw)
+        except StorageError as exc:
+            logger.warning("raw pages not pruned: source=%s reason=%s", self.run.source.name, exc)
 
 
 class FeedsSpider(SourceSpider):
