@@ -45,8 +45,10 @@ def upgrade() -> None:
             "article_id", "revision", name="uq_article_revisions_article_id_revision"
         ),
     )
-    with op.batch_alter_table("crawl_runs") as batch:
-        batch.add_column(sa.Column("revised", sa.Integer(), nullable=False, server_default="0"))
+    # Plain ALTER TABLE here too: a rebuild of crawl_runs would set articles.run_id to NULL.
+    op.add_column(
+        "crawl_runs", sa.Column("revised", sa.Integer(), nullable=False, server_default="0")
+    )
     _create_raw_pages()
 
 
@@ -78,8 +80,7 @@ def _create_raw_pages() -> None:
 def downgrade() -> None:
     op.drop_index("ix_raw_pages_fetched_at", table_name="raw_pages")
     op.drop_table("raw_pages")
-    with op.batch_alter_table("crawl_runs") as batch:
-        batch.drop_column("revised")
+    op.drop_column("crawl_runs", "revised")
     op.drop_table("article_revisions")
     for name in ("entry_updated_at", "updated_at", "revision"):
         op.drop_column("articles", name)
