@@ -19,7 +19,7 @@ run: install
 	$(BIN)/newsrelay --config $(CONFIG) run
 
 # Two workers, each taking whole test files (a file's module fixtures start once): the suite
-# is mostly waiting on subprocesses, servers and timers, so it takes about 9 minutes instead of
+# is mostly waiting on subprocesses, servers and timers, so it takes about 10 minutes instead of
 # 15 on two cores. `$(BIN)/pytest -q` alone runs it in one process.
 test: install
 	$(BIN)/pytest -q -n 2 --dist loadfile
