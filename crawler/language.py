@@ -33,7 +33,7 @@ LanguageSource = Literal["declared", "detected"]
 FILL_CHARS = 40  # letters to name the language of a page that declares none
 OVERRIDE_CHARS = 200  # letters to overrule a page's declaration (about two sentences)
 MIN_CONFIDENCE = 0.9  # py3langid's normalized probability of its best language
-_DETECTED_CHARS = 4000  # the text's head is enough; longer texts cost time, not accuracy
+_DETECTED_CHARS = 400  # a paragraph: py3langid reads fa, ar, ur apart on 20; 1.3 ms at 4,000
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def choose_language(
 
 
 def detect_language(text: str) -> Detection | None:
-    """py3langid's reading of ``text`` (its first 4,000 characters); None for a text with no
+    """py3langid's reading of ``text`` (its first 400 characters); None for a text with no
     letters."""
     head = text[:_DETECTED_CHARS]
     letters = sum(1 for c in head if c.isalpha())
