@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable
-from datetime import datetime
 from pathlib import Path
 
 import click
 
 from crawler.config import Config, ConfigError
-from crawler.dates import parse_moment
 from crawler.fetch_options import mask_fetch_secrets
 from crawler.services import open_services, warm_for
 from crawler.source_run import CrawlOptions
@@ -24,7 +22,7 @@ from scheduler import __version__, cluster_cli, prune_cli, publish_cli, serve_cl
 from scheduler.delivery_views import deliveries_json
 from scheduler.logs import LEVELS, setup_logging
 from scheduler.reextract_cli import reextract
-from scheduler.state import State, user_errors
+from scheduler.state import State, parse_since, user_errors
 from storage.daemon_state import daemon_state, is_alive
 from storage.db import Database, StorageError, open_database
 from storage.deliveries import delivery_counts, failed_deliveries
@@ -253,7 +251,7 @@ def export(
     config = state.config
     if source is not None:
         config.source(source)
-    selection = Selection(source, _since(since), unpublished or mark_published)
+    selection = Selection(source, parse_since(since), unpublished or mark_published)
     db = state.database()
     try:
         if mark_published:
@@ -264,13 +262,6 @@ def export(
     finally:
         db.dispose()
     click.echo(f"exported {count} articles", err=True)
-
-
-def _since(value: str | None) -> datetime | None:
-    try:
-        return parse_moment(value) if value is not None else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--since") from None
 
 
 def _export(

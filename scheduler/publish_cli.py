@@ -11,9 +11,8 @@ import sys
 import click
 
 from crawler.config import ConfigError
-from crawler.dates import parse_moment
 from scheduler.delivery_views import publish_summary
-from scheduler.state import State, user_errors
+from scheduler.state import State, parse_since, user_errors
 from storage.deliveries import failed_deliveries, queue_since
 
 
@@ -47,10 +46,7 @@ def publish(
     if not config.destinations:
         raise ConfigError(f"{config.path}: no [[destinations]] configured: nothing to publish to")
     chosen = [config.destination(name)] if name else list(config.destinations)
-    try:
-        moment = parse_moment(since) if since is not None else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--since") from None
+    moment = parse_since(since)
     db = state.database()
     try:
         queued = {}

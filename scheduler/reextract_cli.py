@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from crawler.dates import parse_moment
-from scheduler.state import State, user_errors
+from scheduler.state import State, parse_since, user_errors
 
 
 @click.command()
@@ -26,10 +25,7 @@ def reextract(state: State, source: str | None, since: str | None) -> None:
     config = state.config
     if source is not None:
         config.source(source)
-    try:
-        moment = parse_moment(since) if since is not None else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--since") from None
+    moment = parse_since(since)
     db = state.database()
     try:
         done = run_reextract(config, db, source, moment)

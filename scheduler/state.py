@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from typing import Any, TypeVar
 
 import click
 
 from crawler.config import Config, ConfigError, load_config, resolve_config_path
+from crawler.dates import parse_moment
 from crawler.reactor import StoppedAtOnce
 from storage.db import Database, StorageError, open_database
 
@@ -53,3 +55,11 @@ def user_errors(func: F) -> F:
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def parse_since(value: str | None) -> datetime | None:
+    """A command's ``--since`` (an ISO date/time or an age like ``2d``), or a usage error."""
+    try:
+        return parse_moment(value) if value is not None else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
