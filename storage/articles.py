@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from storage.cluster_locks import serialise_near_duplicates
 from storage.db import Database
-from storage.dedup import Decision, StoredCandidates, decide
+from storage.dedup import Decision, StoredCandidates, decide, near_rows
 from storage.deliveries import delivery_rows
 from storage.filtered import filtered_urls
 from storage.history_models import RawPage
@@ -176,7 +176,7 @@ def _save(
     results = [_result(d, r, ids, records) for r, d in zip(records, decisions, strict=True)]
     url_rows: list[dict[str, Any]] = []
     key_rows: list[dict[str, Any]] = []
-    near_rows: list[dict[str, Any]] = []
+    band_rows: list[dict[str, Any]] = []
     queued: list[dict[str, Any]] = []
     gone_rows: list[dict[str, Any]] = []
     raw_rows: list[dict[str, Any]] = []
@@ -187,14 +187,14 @@ def _save(
         url_rows += _address_rows(result, record)
         if result.outcome == "new":
             key_rows += _key_rows(result.article_id, record)
-            near_rows += _near_rows(result.article_id, record)
+            band_rows += near_rows(result.article_id, record)
             queued += delivery_rows(result.article_id, record.destinations, record.fetched_at)
             if record.raw is not None:
                 raw_rows.append(raw_page_row(result.article_id, record.raw))
     insert_ignore(session, ArticleUrl, url_rows, ["url"])
     insert_ignore(session, ArticleKey, key_rows, ["kind", "key"])
     insert_ignore(session, TombstoneKey, gone_rows, ["kind", "key", "tombstone_id"])
-    insert_ignore(session, NearKey, near_rows, ["key", "article_id"])
+    insert_ignore(session, NearKey, band_rows, ["key", "article_id"])
     insert_ignore(session, Delivery, queued, ["article_id", "destination"])
     # Only new articles: one story at several addresses is not its source's template.
     count_paragraphs(
@@ -345,13 +345,6 @@ def _address_rows(result: SaveResult, record: ArticleRecord) -> list[dict[str, A
 def _key_rows(article_id: int, record: ArticleRecord) -> list[dict[str, Any]]:
     """``article_keys`` rows of a new article: its feed GUID and URL id."""
     return [{"article_id": article_id, "kind": k, "key": v} for k, v in record.identity_keys()]
-
-
-def _near_rows(article_id: int, record: ArticleRecord) -> list[dict[str, Any]]:
-    """``article_near_keys`` rows of a new article: its LSH band keys."""
-    if record.near is None:
-        return []
-    return [{"key": key, "article_id": article_id} for key in set(record.near.bands)]
 
 
 @lru_cache(maxsize=4)

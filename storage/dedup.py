@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from storage.records import ArticleRecord, NearProbe, SaveOutcome
 
@@ -195,3 +196,10 @@ class _Known:
     def add_addresses(self, target: int, record: ArticleRecord) -> None:
         for url in record.addresses():
             self.index.urls.setdefault(url, target)  # the first claim of an address wins
+
+
+def near_rows(article_id: int, record: ArticleRecord) -> list[dict[str, Any]]:
+    """``article_near_keys`` rows of an article's text: its LSH band keys (none without)."""
+    if record.near is None:
+        return []
+    return [{"key": key, "article_id": article_id} for key in set(record.near.bands)]

@@ -19,6 +19,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import Database
+from storage.dedup import near_rows
 from storage.deliveries import requeue
 from storage.history_models import ArticleRevision
 from storage.models import Article, ArticleUrl, NearKey
@@ -97,13 +98,7 @@ def _revise(session: Session, record: ArticleRecord) -> SaveResult:
         )
     )
     session.execute(delete(NearKey).where(NearKey.article_id == article_id))
-    bands = sorted(set(record.near.bands)) if record.near is not None else []
-    insert_ignore(
-        session,
-        NearKey,
-        [{"key": b, "article_id": article_id} for b in bands],
-        ["key", "article_id"],
-    )
+    insert_ignore(session, NearKey, near_rows(article_id, record), ["key", "article_id"])
     requeue(session, article_id, record.fetched_at)
     if record.raw is not None:
         replace_raw_page(session, article_id, record.raw)
