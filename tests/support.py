@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "corpus" / "feeds"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 NEWSRELAY = Path(sys.executable).parent / "newsrelay"
+SCRAPY = Path(sys.executable).parent / "scrapy"
 POSTGRES_URL = os.environ.get(
     "NEWSRELAY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
@@ -56,6 +57,28 @@ def run_newsrelay(*args: str, config: Path | None = None, timeout: float = 120) 
     env = {**os.environ, "COLUMNS": "200"}
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def run_scrapy(
+    config: Path, source: str, spider: str = "feeds", cache: Path | None = None
+) -> Result:
+    """``scrapy crawl SPIDER -a source=SOURCE`` in the repository, as a Scrapy user runs it,
+    with ``config``; with ``cache``, through Scrapy's HTTP cache there (404s not cached)."""
+    command = [str(SCRAPY), "crawl", spider, "-a", f"source={source}"]
+    if cache is not None:
+        for setting in ("HTTPCACHE_ENABLED=True", f"HTTPCACHE_DIR={cache}",
+                        "HTTPCACHE_IGNORE_HTTP_CODES=404"):  # fmt: skip
+            command += ["-s", setting]
+    done = subprocess.run(
+        command,
+        cwd=REPO,
+        env={**os.environ, "NEWSRELAY_CONFIG": str(config)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     return Result(done.returncode, done.stdout, done.stderr)
 

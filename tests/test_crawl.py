@@ -21,11 +21,8 @@ The newsroom the main test crawls:
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +31,10 @@ from crawler.fingerprints import content_hash
 from tests.localsite import LocalSite
 from tests.support import (
     FIXTURES,
-    REPO,
     by_url,
     export,
     run_newsrelay,
+    run_scrapy,
     summary,
     urlpath,
     write_config,
@@ -45,7 +42,6 @@ from tests.support import (
 
 SITE = FIXTURES / "site"
 FAKE_ORIGIN = b"http://newsrelay.test"
-SCRAPY = Path(sys.executable).parent / "scrapy"
 
 RSS = "application/rss+xml; charset=utf-8"
 ATOM = "application/atom+xml"
@@ -399,15 +395,7 @@ def test_scrapy_crawl_feeds_uses_the_config_file(site: LocalSite, tmp_path: Path
         config.read_text().replace("[fetch]\n", f'[fetch]\nuser_agent = "{agent}"\n', 1)
     )
 
-    done = subprocess.run(
-        [str(SCRAPY), "crawl", "feeds", "-a", "source=courier"],
-        cwd=REPO,
-        env={**os.environ, "NEWSRELAY_CONFIG": str(config)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_scrapy(config, "courier")
 
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr, done.stderr

@@ -9,19 +9,15 @@ Nothing is mocked: a :class:`LocalSite` serves the feed, the pages and the image
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 from crawler.image_files import image_extension
 from tests.localsite import LocalSite
-from tests.support import REPO, by_url, export, run_newsrelay, summary, write_config
+from tests.support import by_url, export, run_newsrelay, run_scrapy, summary, write_config
 from tests.test_images import RSS, body, page
 
-SCRAPY = Path(sys.executable).parent / "scrapy"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + random.Random(1).randbytes(1500)
 PNG = b"\x89PNG\r\n\x1a\n" + random.Random(2).randbytes(6000)  # over max_bytes below
 NOT_AN_IMAGE = b"<html><script>alert(1)</script></html>"  # served as image/jpeg
@@ -115,17 +111,7 @@ def test_an_image_at_a_private_address_is_refused(site: LocalSite, tmp_path: Pat
         config = images_config(
             database.parent, f"sqlite:///{database}", feed, allow_private=allow_private
         )
-        done = subprocess.run(
-            [str(SCRAPY), "crawl", "source", "-a", "source=s",
-             "-s", "HTTPCACHE_ENABLED=True", "-s", f"HTTPCACHE_DIR={cache}",
-             "-s", "HTTPCACHE_IGNORE_HTTP_CODES=404"],
-            cwd=REPO,
-            env={**os.environ, "NEWSRELAY_CONFIG": str(config)},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )  # fmt: skip
+        done = run_scrapy(config, "s", spider="source", cache=cache)
         assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
         return database, done.stderr
 

@@ -10,10 +10,7 @@ before any connection.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -29,13 +26,13 @@ from tests.support import (
     article_html,
     json_logs,
     run_newsrelay,
+    run_scrapy,
     summary,
     write_config,
 )
 
 RSS = "application/rss+xml; charset=utf-8"
 HINT = "(set [fetch] allow_private_networks = true to allow)"
-SCRAPY = Path(sys.executable).parent / "scrapy"
 
 
 def rss(links: list[str]) -> str:
@@ -152,17 +149,7 @@ def test_entries_pointing_inside_are_refused(site: LocalSite, tmp_path: Path) ->
             source("inside", feed, allowed),
             allow_private=allow_private,
         )
-        done = subprocess.run(
-            [str(SCRAPY), "crawl", "feeds", "-a", "source=inside",
-             "-s", "HTTPCACHE_ENABLED=True", "-s", f"HTTPCACHE_DIR={cache}",
-             "-s", "HTTPCACHE_IGNORE_HTTP_CODES=404"],
-            cwd=REPO,
-            env={**os.environ, "NEWSRELAY_CONFIG": str(config)},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )  # fmt: skip
+        done = run_scrapy(config, "inside", cache=cache)
         assert done.returncode == 0, done.stderr
         assert "Traceback" not in done.stderr, done.stderr
         return database
