@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from tests.support import Serving
+
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # Hop-by-hop headers (RFC 9110 7.6.1) and the proxy's own: not passed on.
 _HOP = {"connection", "keep-alive", "proxy-authorization", "proxy-connection", "te", "upgrade"}
@@ -43,7 +45,7 @@ class ProxiedRequest:
         return urlsplit(self.url).path
 
 
-class ForwardingProxy:
+class ForwardingProxy(Serving):
     def __init__(
         self,
         *,
@@ -56,12 +58,10 @@ class ForwardingProxy:
         self.hosts = dict(hosts or {})
         self.requests: list[ProxiedRequest] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         if tls is not None:
-            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+            server.socket = tls.wrap_socket(server.socket, server_side=True)
+        self._serve(server)
 
     def url(self, user: str | None = None, password: str | None = None) -> str:
         """The proxy's URL for a config, with credentials when given."""
@@ -81,15 +81,6 @@ class ForwardingProxy:
     def _record(self, request: ProxiedRequest) -> None:
         with self._lock:
             self.requests.append(request)
-
-    def __enter__(self) -> ForwardingProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 def _handler_for(proxy: ForwardingProxy) -> type[BaseHTTPRequestHandler]:

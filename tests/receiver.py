@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.support import Serving
+
 
 @dataclass
 class Hook:
@@ -35,19 +37,17 @@ def accept(_hook: Hook, _before: int) -> tuple[int, float, dict[str, str]]:
     return 200, 0.0, {}
 
 
-class Receiver:
+class Receiver(Serving):
     def __init__(self, secret: str | None = None, script: Script = accept) -> None:
         self.secret = secret
         self.script = script
         self.hooks: list[Hook] = []
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._serve(ThreadingHTTPServer(("127.0.0.1", 0), _handler(self)))
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/newsrelay"
+        return f"http://127.0.0.1:{self.port}/hooks/newsrelay"
 
     def accepted(self) -> dict[int, list[Hook]]:
         """Article id -> the POSTs of it answered 2xx."""
@@ -81,14 +81,6 @@ class Receiver:
             before = sum(1 for h in self.hooks if h.article_id == hook.article_id)
             self.hooks.append(hook)
         return hook, before
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:

@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass
 
 from tests.httpproxy import _LOOPBACK, _pipe
+from tests.support import Serving
 
 _REQUEST_LINE = re.compile(rb"(?:^|\r\n)[A-Z]+ (\S+) HTTP/1\.[01]\r\n")
 _TYPES = {1: "ipv4", 3: "domain", 4: "ipv6"}
@@ -32,7 +33,7 @@ class Connect:
     address_type: str  # ipv4, domain or ipv6: how the client named the host
 
 
-class SocksProxy:
+class SocksProxy(Serving):
     def __init__(
         self,
         *,
@@ -45,10 +46,7 @@ class SocksProxy:
         self.paths: list[str] = []  # request targets seen inside plain-HTTP tunnels
         self.refused_logins = 0
         self._lock = threading.Lock()
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._serve(socketserver.ThreadingTCPServer(("127.0.0.1", 0), _handler_for(self)))
 
     def url(self, scheme: str = "socks5", user: str | None = None, password: str = "") -> str:
         auth = f"{user}:{password}@" if user is not None else ""
@@ -57,15 +55,6 @@ class SocksProxy:
     def seen(self, data: bytes) -> None:
         with self._lock:
             self.paths.extend(m.decode() for m in _REQUEST_LINE.findall(data))
-
-    def __enter__(self) -> SocksProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 def _read(sock: socket.socket, count: int) -> bytes:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -38,6 +38,33 @@ POSTGRES_URL = os.environ.get(
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 PEAK_RSS_LIMIT_MIB = 400
+
+
+# -- servers the tests start ----------------------------------------------------------------
+class Serving:
+    """A threading socketserver on loopback, answering from a daemon thread inside a
+    ``with`` block (the webhook receiver, the HTTP and SOCKS5 proxies)."""
+
+    _server: Any  # a socketserver.ThreadingMixIn server
+    _thread: threading.Thread
+
+    def _serve(self, server: Any) -> None:
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
 
 
 # -- running newsrelay ----------------------------------------------------------------------
