@@ -1,8 +1,9 @@
 """Run crawls of configured sources inside the current process.
 
 ``newsrelay crawl`` and the daemon's scheduled job both end up in :func:`crawl_sources`. Each
-source gets its own Crawler (Scrapy needs a new one per crawl) on the one asyncio reactor the
-process keeps for its whole life: a Twisted reactor cannot be restarted.
+source's run is fed into the process's one long-lived Scrapy crawl (:mod:`crawler.relay`), on
+the one asyncio reactor the process keeps for its whole life: a Twisted reactor cannot be
+restarted.
 """
 
 from __future__ import annotations
@@ -15,18 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from scrapy.crawler import AsyncCrawlerRunner
-
 from crawler import metrics
 from crawler.config import Config, SourceConfig
-from crawler.middlewares import crawl_stopping
 from crawler.reactor import run_in_reactor
+from crawler.relay import Relay, RelayClosed
 from crawler.services import Services
 from crawler.settings import scrapy_settings
 from crawler.source_run import CrawlOptions, ProgressCallback, SourceResult
-from crawler.spiders.source import SourceSpider
-from crawler.upstream.downloader import PerHostLimitedDownloader
-from crawler.upstream.engine import engine_of
+from crawler.spiders.crawl import SourceCrawl
 from storage.records import RunCounters
 from storage.runs import mark_abandoned_runs
 from storage.sources import backoff_until
@@ -74,12 +71,13 @@ class CrawlLimit:
 
 @dataclass
 class Crawls:
-    """The crawls of one config in one process: its Scrapy runner and its limit, with the
-    process's shared :class:`~crawler.services.Services` (database, worker pool)."""
+    """The crawls of one config in one process: its relay (one Scrapy crawl for all of them)
+    and its limit, with the process's shared :class:`~crawler.services.Services` (database,
+    worker pool)."""
 
     config: Config
     services: Services
-    runner: AsyncCrawlerRunner
+    relay: Relay
     # At most ``fetch.parallel_sources`` crawls at once, across every caller (the daemon's
     # jobs each crawl one source), and across the generations a reload makes.
     limit: CrawlLimit
@@ -91,7 +89,7 @@ class Crawls:
         return cls(
             config,
             services,
-            AsyncCrawlerRunner(scrapy_settings(config)),
+            Relay(scrapy_settings(config)),
             limit or CrawlLimit(config.fetch.parallel_sources),
         )
 
@@ -132,27 +130,25 @@ async def crawl_source(
         if backing_off is not None:
             logger.debug("source backing off: source=%s until=%s", source.name, backing_off)
             return SourceResult.skipped(source.name)
-    crawler = crawls.runner.create_crawler(SourceSpider)
+    result: SourceResult | None = None
     crash: str | None = None
     try:
-        await crawls.runner.crawl(
-            crawler,
-            source=source.name,
-            config=crawls.config,
-            services=crawls.services,
-            options=options,
-            on_progress=on_progress,
+        crawl = SourceCrawl(
+            source.name,
+            crawls.config,
+            crawls.services,
+            crawls.relay.settings,
+            options,
+            on_progress,
         )
-    except Exception as exc:  # one source blowing up must not take the others down
-        crash = f"{type(exc).__name__}: {exc}"
-        logger.exception("crawl crashed: source=%s", source.name)
-    spider = crawler.spider
-    result = spider.run.result if isinstance(spider, SourceSpider) else None
-    if result is None and crash is None and crawls.stopping:
-        # Stopped before its spider opened a run: nothing was done, nothing recorded.
+        result = await crawls.relay.run(crawl)
+    except RelayClosed:  # stopped before its run started: nothing was done, nothing recorded
         result = SourceResult(source.name, None, "interrupted", RunCounters(), [], 0.0)
         _log_summary(result, options.worker)
         return result
+    except Exception as exc:  # one source blowing up must not take the others down
+        crash = f"{type(exc).__name__}: {exc}"
+        logger.exception("crawl crashed: source=%s", source.name)
     if result is None or crash:
         errors = ([f"crawl crashed: {crash}"] if crash else []) + (result.errors if result else [])
         result = SourceResult(
@@ -236,12 +232,24 @@ def run_crawls(
     gc.set_threshold(*CRAWL_GC_THRESHOLDS)
     try:
         return run_in_reactor(
-            crawl_sources(crawls, sources, options=options, on_progress=on_progress),
+            _crawl_and_close(crawls, sources, options, on_progress),
             on_first_signal=lambda: stop_crawls(crawls),
         )
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
+
+
+async def _crawl_and_close(
+    crawls: Crawls,
+    sources: Sequence[SourceConfig],
+    options: CrawlOptions | None,
+    on_progress: ProgressCallback | None,
+) -> list[SourceResult]:
+    try:
+        return await crawl_sources(crawls, sources, options=options, on_progress=on_progress)
+    finally:
+        await crawls.relay.close()
 
 
 async def stop_crawls(crawls: Crawls) -> None:
@@ -252,22 +260,4 @@ async def stop_crawls(crawls: Crawls) -> None:
     never answers holds it for ``fetch.timeout``): those downloads are cancelled instead.
     """
     crawls.stopping = True
-    runner = crawls.runner
-    stopping = asyncio.ensure_future(runner.stop())
-    await asyncio.sleep(0)  # the engines start closing first, so they take no new requests
-    for crawler in list(runner.crawlers):
-        crawler.signals.send_catch_log(crawl_stopping)  # retry waits end
-        downloader = getattr(engine_of(crawler), "downloader", None)
-        if isinstance(downloader, PerHostLimitedDownloader):
-            downloader.cancel_downloads()
-    await stopping
-    # Scrapy 2.19 race: a crawl asked to stop while its engine is still opening only has
-    # `crawling` cleared; its engine then starts anyway and, when the spider is done, its
-    # close callback sees `crawling` false and stops nothing: the crawl never ends (seen as
-    # a SIGTERM taking the whole stop_timeout in 4 of 29 stops). Stop such engines here.
-    while runner.crawlers:
-        for crawler in list(runner.crawlers):
-            engine = engine_of(crawler)
-            if engine is not None and engine.running and not crawler.crawling:
-                await engine.stop_async()
-        await asyncio.sleep(0.05)
+    await crawls.relay.stop()

@@ -10,6 +10,7 @@ without it.
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 from urllib.parse import urlsplit
@@ -145,6 +146,21 @@ class FetchOptions:
         if source.user_agent is None and not headers and source.proxy is None:
             return None
         return cls(source.user_agent, tuple(headers), source.proxy, domains)
+
+
+# The options of the request whose host's robots.txt is being fetched (crawler.robots):
+# Scrapy's robots.txt request carries none of the crawl's meta.
+robots_options: ContextVar[FetchOptions | None] = ContextVar("robots_options", default=None)
+
+
+def request_options(request: Any) -> FetchOptions | None:
+    """The fetch options ``request`` goes out with: those of the crawl it belongs to
+    (``meta["crawl"]``), or, for a robots.txt request, those it is fetched for."""
+    crawl = request.meta.get("crawl")
+    if crawl is not None:
+        options: FetchOptions | None = crawl.fetch_options
+        return options
+    return robots_options.get()
 
 
 def proxy_host(url: str) -> str:

@@ -23,7 +23,7 @@ from scrapy.utils.response import response_status_message
 from twisted.internet.error import DNSLookupError
 
 from crawler.failures import CrawlStopping
-from crawler.fetch_options import FetchOptions
+from crawler.fetch_options import request_options
 from crawler.network import (
     ALLOW_HINT,
     AddressRefused,
@@ -128,9 +128,9 @@ class SourceFetchOptionsMiddleware:
     """A source's own fetch options (``crawler.fetch_options``) on every request of its
     crawl: feeds, sitemaps, listing pages, article pages, redirects, and robots.txt (this
     middleware comes first, so the robots.txt middleware matches rules against the source's
-    User-Agent, and its robots.txt request passes here too). A crawl is one source, so the
-    options are its spider's ``fetch_options``; several sources crawl at once, each with its
-    own.
+    User-Agent, and its robots.txt request passes here too). A request's crawl is in its
+    ``meta["crawl"]``: many crawls share the process's one Scrapy crawler, each with its own
+    options.
 
     The User-Agent and the proxy go with every request. The headers and cookies, which are
     often credentials, go only to the source's own hosts (those whose articles it follows):
@@ -145,7 +145,12 @@ class SourceFetchOptionsMiddleware:
         return cls(crawler)
 
     def process_request(self, request: Request) -> None:
-        options: FetchOptions | None = getattr(self.crawler.spider, "fetch_options", None)
+        crawl = request.meta.get("crawl")
+        if crawl is not None and crawl.stopping.is_set():
+            # A request of a stopped run, still queued: it fails (no failure of the site)
+            # instead of being fetched.
+            raise CrawlStopping("the crawl is stopping")
+        options = request_options(request)
         if options is None:
             return
         if options.user_agent:
@@ -192,39 +197,29 @@ class HttpOnlyMetaRefreshMiddleware(MetaRefreshMiddleware):
             return response
 
 
-# Sent by crawler.crawls.stop_crawls to each crawl it closes: waits end at once.
-crawl_stopping = object()
-
-
 class BackoffRetryMiddleware(RetryMiddleware):
     """Scrapy's retries, spaced out: exponential backoff with full jitter, and a server's
     ``Retry-After`` (429, 503) honoured when it is short enough to wait for within a crawl.
 
     A longer Retry-After is not waited for: the response goes to the spider, which records it
     as the earliest time to poll that feed again. A wait ends at once when the crawl is asked
-    to stop (:data:`crawl_stopping`): the request fails with ``CrawlStopping``, which is no
-    failure of the site.
+    to stop (its crawl's ``stopping`` event): the request fails with ``CrawlStopping``, which
+    is no failure of the site.
     """
 
     def __init__(self, settings: BaseSettings) -> None:
         super().__init__(settings)
         self.base = settings.getfloat("NEWSRELAY_RETRY_BACKOFF_BASE", 1.0)
         self.max_wait = settings.getfloat("NEWSRELAY_RETRY_MAX_WAIT", 60.0)
-        self._stopping = asyncio.Event()
 
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> Self:
-        middleware = super().from_crawler(crawler)
-        crawler.signals.connect(middleware._stop, signal=crawl_stopping)
-        return middleware
-
-    def _stop(self) -> None:
-        self._stopping.set()
-
-    async def _wait(self, seconds: float) -> None:
-        """Sleep ``seconds``, unless the crawl is stopping: then raise CrawlStopping."""
+    async def _wait(self, request: Request, seconds: float) -> None:
+        """Sleep ``seconds``, unless the request's crawl stops: then raise CrawlStopping."""
+        crawl = request.meta.get("crawl")
+        if crawl is None:  # a robots.txt request
+            await asyncio.sleep(seconds)
+            return
         try:
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+            await asyncio.wait_for(crawl.stopping.wait(), timeout=seconds)
         except TimeoutError:
             return
         raise CrawlStopping("the crawl is stopping")
@@ -242,7 +237,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
         retry = self._retry_request(request, response_status_message(response.status))
         if retry is None:
             return response
-        await self._wait(delay)
+        await self._wait(request, delay)
         return retry
 
     async def process_exception(  # type: ignore[override]
@@ -252,7 +247,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
             return None
         retry = self._retry_request(request, exception)
         if retry is not None:
-            await self._wait(self._backoff(request))
+            await self._wait(request, self._backoff(request))
         return retry
 
     def _retry_request(self, request: Request, reason: str | Exception) -> Request | None:
@@ -292,7 +287,7 @@ def retry_after_seconds(value: bytes | None, now: datetime | None = None) -> flo
 class CallbackFailureMiddleware:
     """A spider middleware: an exception raised by a spider callback (the database refusing a
     write, an extraction worker that died, a bug) fails that feed or page with a reason
-    through the spider's own failure path (its ``callback_failed``), instead of Scrapy's
+    through its crawl's own failure path (its ``callback_failed``), instead of Scrapy's
     "Spider error" traceback and a run that reports ok."""
 
     def __init__(self, crawler: Crawler) -> None:
@@ -307,8 +302,8 @@ class CallbackFailureMiddleware:
     ) -> list[Any] | None:
         if isinstance(exception, HttpError | IgnoreRequest):
             return None  # Scrapy's own middlewares handle these
-        handler = getattr(self.crawler.spider, "callback_failed", None)
-        if handler is None:
+        crawl = response.meta.get("crawl")
+        if crawl is None:
             return None
-        handler(response, exception)
+        crawl.callback_failed(response, exception)
         return []

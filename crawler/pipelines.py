@@ -9,9 +9,11 @@ from typing import Self
 from scrapy.crawler import Crawler
 
 from crawler.failures import describe_exception
-from crawler.source_run import SourceRun
+from crawler.spiders.records import RunItem
 from storage.articles import save_articles
-from storage.records import ArticleRecord
+
+# Sent by a crawl whose requests are all done while its articles wait in the batch.
+flush_requested = object()
 
 logger = logging.getLogger(__name__)
 
@@ -33,27 +35,25 @@ class StoragePipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.near_threshold: float | None = crawler.settings.get("NEWSRELAY_NEAR_THRESHOLD")
-        self._batch: list[ArticleRecord] = []
+        self._batch: list[RunItem] = []
         self._timer: asyncio.TimerHandle | None = None  # flushes a batch that waits too long
-        self._flushing: set[asyncio.Task[None]] = set()  # flushes the timer started
-        self._closing: asyncio.Task[None] | None = None
+        self._flushing: set[asyncio.Task[None]] = set()  # flushes started without a waiter
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler)
+        pipeline = cls(crawler)
+        crawler.signals.connect(pipeline.flush_now, signal=flush_requested)
+        return pipeline
 
-    @property
-    def _run(self) -> SourceRun:
-        return self.crawler.spider.run  # type: ignore[union-attr,no-any-return]
-
-    async def process_item(self, item: ArticleRecord) -> ArticleRecord:
+    async def process_item(self, item: RunItem) -> RunItem:
         """Add ``item`` to the batch; a full batch is written before the next item comes
         (while the database is busy, that is how the crawl slows down)."""
+        item.crawl.items_pending += 1
         self._batch.append(item)
         if len(self._batch) >= self.BATCH_SIZE:
             await self._flush()
         elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.FLUSH_SECONDS, self._due)
+            self._timer = asyncio.get_running_loop().call_later(self.FLUSH_SECONDS, self.flush_now)
         return item
 
     async def close_spider(self) -> None:
@@ -61,8 +61,14 @@ class StoragePipeline:
         await asyncio.gather(*self._flushing)
         await self._flush()
 
-    def _due(self) -> None:
-        self._timer = None
+    def flush_now(self) -> None:
+        """Write the batch without waiting for it to fill (a crawl has nothing left to do
+        but wait for its articles, or the batch waited ``FLUSH_SECONDS``)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._batch:
+            return
         task = asyncio.ensure_future(self._flush())
         self._flushing.add(task)
         task.add_done_callback(self._flushing.discard)
@@ -74,33 +80,30 @@ class StoragePipeline:
         batch, self._batch = self._batch, []
         if not batch:
             return
-        run = self._run
         try:
-            results = await run.storage.call(
-                save_articles, batch, near_threshold=self.near_threshold
+            results = await batch[0].crawl.run.storage.call(
+                save_articles, [item.record for item in batch], near_threshold=self.near_threshold
             )
         except Exception as exc:
             # Disk full, database gone (or a bug): every later write would fail too. What is
-            # stored stays stored, what is not will be fetched again; stop this crawl and say
-            # why.
+            # stored stays stored, what is not will be fetched again; stop the crawls whose
+            # articles these were and say why.
             reason, known = describe_exception(exc)
-            run.fail(reason)
-            logger.error(
-                "storage failed: source=%s reason=%s",
-                run.source.name,
-                reason,
-                exc_info=None if known else exc,
-            )
-            self._stop_crawl()
-            return
-        for record, result in zip(batch, results, strict=True):
-            run.count_saved(result.outcome)
-            if result.outcome == "new":  # as storage counts it: copies are no template
-                run.template.count(record.paragraphs)
-
-    def _stop_crawl(self) -> None:
-        # Not awaited here: closing waits for in-flight items, this one included.
-        if self._closing is None and self.crawler.engine is not None:
-            self._closing = asyncio.ensure_future(
-                self.crawler.engine.close_spider_async(reason="storage_error")
-            )
+            for crawl in {id(item.crawl): item.crawl for item in batch}.values():
+                crawl.run.fail(reason)
+                logger.error(
+                    "storage failed: source=%s reason=%s",
+                    crawl.run.source.name,
+                    reason,
+                    exc_info=None if known else exc,
+                )
+                crawl.stop("storage_error")
+        else:
+            for item, result in zip(batch, results, strict=True):
+                run = item.crawl.run
+                run.count_saved(result.outcome)
+                if result.outcome == "new":  # as storage counts it: copies are no template
+                    run.template.count(item.record.paragraphs)
+        for item in batch:
+            item.crawl.items_pending -= 1
+            item.crawl.settled()

@@ -20,7 +20,7 @@ from scrapy.http import Request
 from scrapy.utils.datatypes import LocalCache
 from scrapy.utils.httpobj import urlparse_cached
 
-from crawler.fetch_options import FetchOptions
+from crawler.fetch_options import FetchOptions, request_options, robots_options
 
 FAILED_TTL = 600.0
 
@@ -47,7 +47,7 @@ class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
         self.ttl = crawler.settings.getfloat("NEWSRELAY_ROBOTS_TTL", 3600.0)
 
     async def robot_parser(self, request: Request) -> Any:
-        options = getattr(self.crawler.spider, "fetch_options", None)
+        options = request_options(request)
         key = (urlparse_cached(request).netloc, options)
         while True:
             entry = _SHARED.get(key)
@@ -61,6 +61,7 @@ class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
                 continue
         mine = _Entry(asyncio.get_running_loop().create_future(), time.monotonic() + self.ttl)
         _SHARED[key] = mine
+        fetching_for = robots_options.set(options)  # the robots.txt request goes out as `request`
         try:
             parser = await super().robot_parser(request)
         except BaseException:
@@ -69,6 +70,8 @@ class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
             mine.parser.set_exception(_Abandoned())
             mine.parser.exception()  # retrieved: no "never retrieved" warning without waiters
             raise
+        finally:
+            robots_options.reset(fetching_for)
         if parser is None:
             mine.expires = time.monotonic() + min(self.ttl, FAILED_TTL)
         mine.parser.set_result(parser)

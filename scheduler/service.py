@@ -320,8 +320,9 @@ class Daemon:
         self.config = config
         limit = self.crawls.limit
         limit.resize(config.fetch.parallel_sources)
+        self.crawls.relay.retire()  # its runs in flight end in it, then it closes
         self.crawls = Crawls.create(config, self.services, limit)
-        self._generations = [c for c in self._generations if c.runner.crawlers] + [self.crawls]
+        self._generations = [c for c in self._generations if c.relay.busy] + [self.crawls]
         await self._schedule([*added, *rescheduled])
         await self.store(unschedule_all_but, new)
         await self.store(set_next_runs, self._next_runs())
@@ -342,8 +343,7 @@ class Daemon:
         self.scheduler.pause()
         running = list(self.running.values())
         logger.info("stopping: %d crawls in flight", len(running))
-        if running:
-            await self._close_crawls(asyncio.gather(*running, return_exceptions=True))
+        await self._close_crawls(asyncio.gather(*running, return_exceptions=True))
         self.scheduler.shutdown(wait=False)
         timeout = self.config.daemon.stop_timeout_delta.total_seconds()
         for thread in (self.deliveries, self.pruning):  # the delivery or batch in flight ends
@@ -355,10 +355,10 @@ class Daemon:
         """Ask every crawl to close, and wait for ``work`` at most ``daemon.stop_timeout``."""
         timeout = self.config.daemon.stop_timeout_delta.total_seconds()
         stopping = [asyncio.ensure_future(stop_crawls(c)) for c in self._generations]
-        done, _ = await asyncio.wait({asyncio.ensure_future(work)}, timeout=timeout)
-        for task in stopping:
+        _, pending = await asyncio.wait({asyncio.ensure_future(work), *stopping}, timeout=timeout)
+        for task in pending:
             task.cancel()
-        if not done:
+        if pending:
             logger.warning(
                 "crawls still open after %.0fs: stopping anyway (their runs are marked "
                 "interrupted at the next start)",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from scrapy.http import Response
 
@@ -11,6 +13,18 @@ from crawler.extracted import Page, image_fields
 from crawler.feed_parser import FeedEntry
 from crawler.source_run import SourceRun
 from storage.records import ArticleRecord, FetchedPage
+
+if TYPE_CHECKING:
+    from crawler.spiders.crawl import SourceCrawl
+
+
+@dataclass(frozen=True, slots=True)
+class RunItem:
+    """What a crawl hands to the storage pipeline: an article, and the crawl that found it
+    (several crawls share the pipeline of the process's one Scrapy crawler)."""
+
+    crawl: SourceCrawl
+    record: ArticleRecord
 
 
 def article_record(

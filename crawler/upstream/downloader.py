@@ -20,6 +20,7 @@ asked to stop must be quicker than that (see :func:`crawler.crawls.stop_crawls`)
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from time import monotonic
 from typing import Any
 
@@ -44,26 +45,28 @@ UPSTREAM_SOURCES = {
 class PerHostLimitedDownloader(Downloader):
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._cancelled = False
+        self._tasks: dict[asyncio.Task[Any], Request] = {}
 
-    def cancel_downloads(self) -> None:
-        """Fail every queued and in-flight download with :class:`CrawlStopping`, now."""
-        self._cancelled = True
+    def cancel_downloads(self, which: Callable[[Request], bool] = lambda request: True) -> None:
+        """Fail the queued and in-flight downloads of the requests ``which`` selects (all, by
+        default) with :class:`CrawlStopping`, now."""
         for slot in self.slots.values():
-            self._drop_queue(slot)
-        for task in list(self._tasks):
-            task.cancel()
+            self._drop_queue(slot, which)
+        for task, request in list(self._tasks.items()):
+            if which(request):
+                task.cancel()
 
-    def _drop_queue(self, slot: Slot) -> None:
+    def _drop_queue(self, slot: Slot, which: Callable[[Request], bool]) -> None:
+        kept = []
         while slot.queue:
-            _, queue_dfd = slot.queue.popleft()
-            queue_dfd.errback(CrawlStopping("the crawl is stopping"))
+            request, queue_dfd = slot.queue.popleft()
+            if which(request):
+                queue_dfd.errback(CrawlStopping("the crawl is stopping"))
+            else:
+                kept.append((request, queue_dfd))
+        slot.queue.extend(kept)
 
     def _process_queue(self, slot: Slot) -> None:
-        if self._cancelled:
-            self._drop_queue(slot)
-            return
         if slot.latercall:
             return
         now = monotonic()
@@ -78,11 +81,14 @@ class PerHostLimitedDownloader(Downloader):
             request, queue_dfd = slot.queue.popleft()
             slot.transferring.add(request)  # reserved now; _download adds it again (a no-op)
             task = asyncio.ensure_future(self._wait_for_download(slot, request, queue_dfd))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks[task] = request
+            task.add_done_callback(self._forget)
             if delay:  # no burst when an inter-request delay is configured
                 self._process_queue(slot)
                 break
+
+    def _forget(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.pop(task, None)
 
     async def _wait_for_download(
         self, slot: Slot, request: Request, queue_dfd: Deferred[Response]
