@@ -101,8 +101,7 @@ class Relay:
         crawler = await self._open()
         run = _Run(crawl, asyncio.get_running_loop().create_future())
         self.runs[crawl] = run
-        crawl.stop = lambda reason: self.stop_run(crawl, reason)
-        crawl.settled = lambda: self._settle(run)
+        crawl.host = self
         try:
             await self._start(crawler, run)
             self._settle(run)
@@ -165,6 +164,11 @@ class Relay:
         crawling = self._crawling
         if crawling is None or crawling.done():
             return
+        # What no run owns (a robots.txt a stopped run waited for) goes too: Scrapy's close
+        # would wait for it as long as the server keeps it.
+        downloader = getattr(self.crawler.engine if self.crawler else None, "downloader", None)
+        if isinstance(downloader, PerHostLimitedDownloader):
+            downloader.cancel_downloads()
         await self.runner.stop()
         await asyncio.shield(crawling)
 
@@ -218,6 +222,11 @@ class Relay:
         run = self._run_of(request)
         if run is not None:
             run.live.discard(request.meta.get("relay_token", -1))
+            self._settle(run)
+
+    def settle(self, crawl: SourceCrawl) -> None:
+        run = self.runs.get(crawl)
+        if run is not None:
             self._settle(run)
 
     def _settle(self, run: _Run) -> None:

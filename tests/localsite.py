@@ -62,6 +62,7 @@ class RecordedRequest:
     headers: dict[str, str]
     status: int
     at: float = 0.0  # time.monotonic() when the request arrived
+    client_port: int = 0  # the client's end of the connection it came on
 
 
 class LocalSite:
@@ -247,6 +248,7 @@ def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
                     {k.lower(): v for k, v in self.headers.items()},
                     status,
                     arrived,
+                    self.client_address[1],
                 )
             )
             self.send_response(status)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import scrapy
 from scrapy.http import Response, TextResponse
@@ -56,6 +56,15 @@ THIN_PAGE_CHARS = 200
 MAX_SITEMAP_DEPTH = 3  # robots.txt -> index -> index -> urlset
 
 
+class CrawlHost(Protocol):
+    """What runs a :class:`SourceCrawl`: told when it must stop, and when an article of it
+    has been written (the crawl may have nothing else left to wait for)."""
+
+    def stop_run(self, crawl: SourceCrawl, reason: str) -> None: ...
+
+    def settle(self, crawl: SourceCrawl) -> None: ...
+
+
 class SourceCrawl:
     """One run of one source: its start requests, the callbacks of every request it makes,
     and its end. Not a spider: the process's long-lived relay spider
@@ -85,12 +94,20 @@ class SourceCrawl:
         self.fetch_options = FetchOptions.of(self.run.source, self.domains)
         self.images = ImageKeeper(config.images, self.run.source.name)
         self.keep_raw = config.storage.keep_raw_delta  # None: raw pages are not kept
-        # Set by whoever runs the crawl: stops it (the storage pipeline calls it when the
-        # database refuses a write), and is told when an article it saved leaves the queue.
-        self.stop: Callable[[str], None] = lambda reason: None
-        self.settled: Callable[[], None] = lambda: None
+        # What runs the crawl (a relay, or the spider of `scrapy crawl source`).
+        self.host: CrawlHost | None = None
         self.items_pending = 0  # articles handed to the storage pipeline, not yet written
         self.stopping = asyncio.Event()  # set when the run is stopped: its retry waits end
+
+    def stop(self, reason: str) -> None:
+        """Stop this crawl (the storage pipeline asks when the database refuses a write)."""
+        if self.host is not None:
+            self.host.stop_run(self, reason)
+
+    def settled(self) -> None:
+        """An article of this crawl has left the storage pipeline's queue."""
+        if self.host is not None:
+            self.host.settle(self)
 
     # -- start points ---------------------------------------------------------------------
     async def start(self) -> AsyncIterator[scrapy.Request]:

@@ -73,7 +73,7 @@ class SourceSpider(scrapy.Spider):
             spider._options,
             spider._on_progress,
         )
-        crawl.stop = spider._stop
+        crawl.host = spider
         return spider
 
     @property
@@ -86,11 +86,14 @@ class SourceSpider(scrapy.Spider):
         async for request in self.crawl.start():
             yield request
 
-    def _stop(self, reason: str) -> None:
+    def stop_run(self, crawl: SourceCrawl, reason: str) -> None:
         # Not awaited here: closing waits for in-flight items, the caller's included.
         engine = self.crawler.engine
         if self._closing is None and engine is not None:
             self._closing = asyncio.ensure_future(engine.close_spider_async(reason=reason))
+
+    def settle(self, crawl: SourceCrawl) -> None:
+        """Nothing to do: the spider closes when Scrapy finds it idle."""
 
     async def closed(self, reason: str) -> None:
         """The run's end, written (Scrapy awaits this when the spider closes)."""
