@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from scrapy.http import Response
 
@@ -14,8 +14,17 @@ from crawler.feed_parser import FeedEntry
 from crawler.source_run import SourceRun
 from storage.records import ArticleRecord, FetchedPage
 
-if TYPE_CHECKING:
-    from crawler.spiders.crawl import SourceCrawl
+
+class ItemOwner(Protocol):
+    """What the storage pipeline needs of the crawl an article comes from
+    (:class:`crawler.spiders.crawl.SourceCrawl`)."""
+
+    run: SourceRun
+    items_pending: int
+
+    def stop(self, reason: str) -> None: ...
+
+    def settled(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +32,7 @@ class RunItem:
     """What a crawl hands to the storage pipeline: an article, and the crawl that found it
     (several crawls share the pipeline of the process's one Scrapy crawler)."""
 
-    crawl: SourceCrawl
+    crawl: ItemOwner
     record: ArticleRecord
 
 
