@@ -42,10 +42,7 @@ from crawler.source_run import CrawlOptions, FailureKind, ProgressCallback, Sour
 from crawler.spiders import content_type, is_html
 from crawler.spiders.lead_images import ImageKeeper
 from crawler.spiders.records import article_record, fetched_page
-from storage.db import StorageError
-from storage.raw_pages import prune_raw_pages
 from storage.records import ArticleRecord, FeedState
-from storage.sources import feed_states, record_feed_fetch
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +107,7 @@ class SourceSpider(scrapy.Spider):
         try:
             await run.open()
             assert run.ids is not None
-            states = await run.storage.call(feed_states, run.ids.feed_ids.values())
+            states = await run.feed_states()
         except Exception as exc:  # the database, or a bug: this run cannot start
             reason, known = describe_exception(exc)
             run.fail(reason)
@@ -169,9 +166,7 @@ class SourceSpider(scrapy.Spider):
         if response.status == 304:
             run.counters.feeds_not_modified += 1
             next_poll = next_poll_bound(response, None)
-            await run.storage.call(
-                record_feed_fetch, feed_id, status=304, next_poll_after=next_poll
-            )
+            run.feed_polled(feed_id, status=304, next_poll_after=next_poll)
             run.progress()
             return
         parsed: ParsedFeed = await self.services.pool.run(
@@ -183,8 +178,7 @@ class SourceSpider(scrapy.Spider):
         run.counters.feeds_fetched += 1
         run.counters.entries_seen += len(parsed.entries)
         run.fetched_feeds.add(feed_id)
-        await run.storage.call(
-            record_feed_fetch,
+        run.feed_polled(
             feed_id,
             status=response.status,
             validators=validators(response),
@@ -289,6 +283,8 @@ class SourceSpider(scrapy.Spider):
                     feed_id=feed_id,
                 )
             )
+        if requests:  # their articles are stored under the run's id
+            await run.row()
         return requests
 
     async def parse_article(
@@ -375,19 +371,8 @@ class SourceSpider(scrapy.Spider):
         """The run's end, written (Scrapy awaits this when the spider closes)."""
         try:
             await self.run.close(reason)
-            await self._prune_raw()
         finally:
             self._owned.close()
-
-    async def _prune_raw(self) -> None:
-        """At each run's end, the raw pages (of every source) older than storage.keep_raw go;
-        a failure only delays that to the next run."""
-        if self.keep_raw is None:
-            return
-        try:
-            await self.run.storage.call(prune_raw_pages, datetime.now(UTC) - self.keep_raw)
-        except StorageError as exc:
-            logger.warning("raw pages not pruned: source=%s reason=%s", self.run.source.name, exc)
 
 
 class FeedsSpider(SourceSpider):
