@@ -1,0 +1,98 @@
+"""A poll that changes nothing writes almost nothing (issue #19): the second crawl of a
+one-feed source, whose feed answers 304, executes two statements (the finished run's row and
+the feed's poll outcome) in one commit, on SQLite and PostgreSQL; and what another process
+changed in between is not overwritten by this process's memory of it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from tests.localsite import LocalSite
+from tests.support import newsroom, source_toml, write_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def poll_twice(config: Path, name: str, *flags: str) -> dict[str, Any]:
+    out = config.with_suffix(".json")
+    command = [sys.executable, "-m", "tests.poll_twice", str(config), name, str(out), *flags]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    return report
+
+
+def rows(db_url: str, sql: str) -> list[Any]:
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            return list(conn.execute(text(sql)).all())
+    finally:
+        engine.dispose()
+
+
+def test_an_unchanged_poll_writes_its_run_and_its_feed_in_one_commit(
+    site: LocalSite, db_url: str, tmp_path: Path
+) -> None:
+    feed = newsroom(site, "calm", 2)
+    config = write_config(tmp_path / "newsrelay.toml", db_url, source_toml("calm", feed))
+    report = poll_twice(config, "calm")
+    first, second = report["summaries"]
+    assert (first["status"], first["new"], first["feeds_fetched"]) == ("ok", 2, 1)
+    assert (second["status"], second["new"], second["feeds_not_modified"]) == ("ok", 0, 1)
+    statements = report["statements"]
+    assert [s.split()[:3] for s in statements] == [
+        ["INSERT", "INTO", "crawl_runs"],
+        ["UPDATE", "feeds", "SET"],
+    ], statements
+    assert report["commits"] == 1
+    # The second run is recorded like any other: finished, with its counts.
+    runs = rows(db_url, "SELECT id, status, feeds_not_modified, finished_at FROM crawl_runs")
+    assert [(r.id, r.status, r.feeds_not_modified) for r in runs] == [
+        (first["run_id"], "ok", 0),
+        (second["run_id"], "ok", 1),
+    ]
+    assert all(r.finished_at is not None for r in runs)
+    [state] = rows(db_url, "SELECT last_status, etag FROM feeds")
+    assert state.last_status == 304 and state.etag is not None
+
+
+def test_a_scheduled_unchanged_poll_reads_nothing_either(
+    site: LocalSite, db_url: str, tmp_path: Path
+) -> None:
+    """The daemon's poll (--due-only): its backoff check and feed states come from memory."""
+    feed = newsroom(site, "calm", 1)
+    config = write_config(tmp_path / "newsrelay.toml", db_url, source_toml("calm", feed))
+    report = poll_twice(config, "calm", "--due-only")
+    second = report["summaries"][1]
+    assert (second["status"], second["feeds_not_modified"]) == ("ok", 1)
+    assert len(report["statements"]) == 2 and report["commits"] == 1, report["statements"]
+
+
+def test_a_full_read_asked_by_another_process_is_not_undone(
+    site: LocalSite, db_url: str, tmp_path: Path
+) -> None:
+    """Between the two polls another process forgets the feed's validators (as a run that
+    must retry pages does): the 304 this process gets with the validators it remembers does
+    not write them back, and what it remembers is read again."""
+    feed = newsroom(site, "calm", 1)
+    config = write_config(tmp_path / "newsrelay.toml", db_url, source_toml("calm", feed))
+    forget = "UPDATE feeds SET etag = NULL, last_modified = NULL, next_poll_after = NULL"
+    report = poll_twice(config, "calm", "--between", forget)
+    second = report["summaries"][1]
+    assert (second["status"], second["feeds_not_modified"]) == ("ok", 1)
+    # The conditional write matched nothing; the state was read back, in the same commit.
+    statements = report["statements"]
+    assert [s.split()[0] for s in statements] == ["INSERT", "UPDATE", "UPDATE", "SELECT"]
+    assert report["commits"] == 1
+    # So the next poll is the full read the other process asked for.
+    third = report["summaries"][2]
+    assert (third["feeds_fetched"], third["feeds_not_modified"]) == (1, 0)
+    [state] = rows(db_url, "SELECT last_status FROM feeds")
+    assert state.last_status == 200
