@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import aliased
 
 from storage.db import Database
@@ -136,10 +136,19 @@ def last_run_starts(db: Database) -> dict[str, datetime]:
 
 
 def set_next_runs(db: Database, next_runs: Mapping[str, datetime | None]) -> None:
-    """Record when the daemon will run each named source (None: not scheduled)."""
+    """Record when the daemon will run each named source (None: not scheduled), in one
+    statement executed for all of them."""
+    if not next_runs:
+        return
+    table: Table = Source.__table__  # type: ignore[assignment]
+    statement = (
+        update(table)
+        .where(table.c.name == bindparam("source_name"))
+        .values(next_run_at=bindparam("next_run"))
+    )
+    rows = [{"source_name": n, "next_run": w} for n, w in sorted(next_runs.items())]
     with db.transaction() as session:
-        for name, when in sorted(next_runs.items()):
-            session.execute(update(Source).where(Source.name == name).values(next_run_at=when))
+        session.execute(statement, rows)
 
 
 def unschedule_all_but(db: Database, names: Iterable[str]) -> None:
