@@ -60,17 +60,29 @@ class RunBook:
 
     async def open(self, queued: int | None) -> SourceIds:
         """The source's ids (read, and its feeds created, on its first run in this process);
-        the queued run ``queued`` (the console's "crawl now") becomes this run's row."""
+        the queued run ``queued`` (the console's "crawl now") becomes this run's row.
+
+        A cluster worker reads the source's state at every run (one query): the source's
+        runs go to whichever worker is free, so what it remembers is often another worker's
+        past, and a run resent after a dead worker must see the full read it was asked for.
+        """
         self.started_at = datetime.now(UTC)
-        states = self.storage.sources
-        self.known = states.get(self.source.name, self.feeds)
-        if self.known is None:
-            snapshot = await self.storage.call(load_source, self.source.name, list(self.feeds))
-            self.known = states.put(self.source.name, self.feeds, snapshot)
+        states, name = self.storage.sources, self.source.name
+        known = states.get(name, self.feeds)
+        if known is None:
+            snapshot = await self.storage.call(load_source, name, list(self.feeds))
+        elif self.worker is not None:
+            snapshot = await self.storage.call(read_source, known.ids)
+        else:
+            snapshot = None
+        if snapshot is not None:
+            known = states.put(name, self.feeds, snapshot)
             self.health_read = True
+        assert known is not None
+        self.known = known
         if queued is not None:
             self.run_id = await self.storage.call(adopt_run, queued, self.worker)
-        return self.known.ids
+        return known.ids
 
     async def feed_states(self, due_only: bool) -> dict[int, FeedState]:
         """The feeds' validators and next-poll bounds. A feed that would be left out as not
