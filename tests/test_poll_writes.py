@@ -8,15 +8,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from tests.localsite import LocalSite
-from tests.support import newsroom, source_toml, write_config
+from tests.support import DaemonProcess, daemon_config, newsroom, source_toml, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
+STATEMENT_LOG = Path(__file__).resolve().parent / "statement_log"  # its sitecustomize
 
 
 def poll_twice(config: Path, name: str, *flags: str) -> dict[str, Any]:
@@ -96,3 +100,52 @@ def test_a_full_read_asked_by_another_process_is_not_undone(
     assert (third["feeds_fetched"], third["feeds_not_modified"]) == (1, 0)
     [state] = rows(db_url, "SELECT last_status FROM feeds")
     assert state.last_status == 200
+
+
+def test_the_daemons_unchanged_polls_write_their_runs_and_share_the_next_run_writes(
+    site: LocalSite, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two sources polled every second by the daemon: once their feeds answer 304, each poll
+    writes its run and its feed (one commit) and reads nothing (its backoff, feed states and
+    health are in memory); the next run times the console shows are written for both
+    sources at once, not once per poll."""
+    log = tmp_path / "statements.jsonl"
+    monkeypatch.setenv("PYTHONPATH", f"{STATEMENT_LOG}:{ROOT}")
+    monkeypatch.setenv("NEWSRELAY_TEST_SQL_LOG", str(log))
+    names = ("one", "two")
+    sources = "".join(source_toml(name, newsroom(site, name, 1)) for name in names)
+    config = daemon_config(tmp_path / "newsrelay.toml", db_url, sources, heartbeat='"1h"')
+    daemon = DaemonProcess(config)
+    try:
+        daemon.wait_for(lambda: all(len(daemon.summaries(n)) >= 8 for n in names), timeout=60)
+        summaries = daemon.summaries()
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+    # From the second poll of each source on, every poll is an unchanged one.
+    at = {n: [_epoch(r["ts"]) for r in summaries if r["source"] == n] for n in names}
+    begin, end = max(times[1] for times in at.values()), max(times[-1] for times in at.values())
+    polls = [r for r in summaries if begin < _epoch(r["ts"]) <= end]
+    assert all(r["feeds_not_modified"] == 1 and r["new"] == 0 for r in polls)
+    lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    window = [what for when, what in lines if begin < when <= end]
+    kinds = Counter(_kind(what) for what in window)
+    writes = kinds.pop("next runs")
+    assert kinds == {"run": len(polls), "feed": len(polls), "commit": len(polls) + writes}
+    assert 0 < writes <= len(polls) // 2 + 1, (writes, len(polls))
+
+
+def _epoch(ts: str) -> float:
+    return datetime.fromisoformat(ts).timestamp()
+
+
+def _kind(statement: str) -> str:
+    if statement == "COMMIT":
+        return "commit"
+    if statement.startswith("INSERT INTO crawl_runs"):
+        return "run"
+    if statement.startswith("UPDATE feeds SET"):
+        return "feed"
+    if statement.startswith("UPDATE sources SET next_run_at"):
+        return "next runs"
+    return statement
