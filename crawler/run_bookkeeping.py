@@ -1,10 +1,12 @@
 """A run's record in the database, written as late and as seldom as it can be.
 
 The source's ids, feed states and health come from what this process knows
-(:mod:`crawler.source_states`); each feed's poll outcome waits in memory for the run's end;
-the run's row is made early only when the run has something to store under its id (an entry
-to fetch, a filtered entry), else at its end. So a poll where every feed answers 304 writes
-once: the finished row and the feeds' outcomes, in one transaction (``storage.run_ends``).
+(:mod:`crawler.source_states`); a feed's 304 or failure waits in memory for the run's end;
+the run's row is made early only when something changes: a feed answers 200 (its new
+validators are written with the row), an entry is followed or filtered (stored under the
+run's id). Otherwise the row is inserted, finished, at the run's end. So a poll where every
+feed answers 304 writes once: the finished row and the feeds' outcomes, in one transaction
+(``storage.run_ends``).
 
 A process killed during such a poll has stored nothing of it, so there is nothing to repair;
 one killed after the row was made leaves it ``running``, for ``mark_abandoned_runs`` to close
@@ -27,6 +29,7 @@ from storage.run_ends import (
     FeedPoll,
     RunEnd,
     close_run,
+    feed_fetched,
     load_source,
     read_source,
     start_run_row,
@@ -97,8 +100,17 @@ class RunBook:
         return dict(known.states)
 
     def polled(self, poll: FeedPoll) -> None:
-        """A feed's poll outcome, written at the run's end."""
+        """A feed's poll outcome (a 304, a failure), written at the run's end."""
         self.polls.append(poll)
+
+    async def fetched(self, poll: FeedPoll) -> None:
+        """A feed answered 200: its new validators are written now, with the run's row."""
+        known = self.known
+        assert known is not None
+        self.run_id = await self.storage.call(
+            feed_fetched, poll, known.ids.source_id, self.started_at, self.worker, self.run_id
+        )
+        known.states[poll.feed_id] = after_poll(known.state(poll.feed_id), poll)
 
     def not_modified(self, feed_id: int, next_poll_after: datetime | None) -> None:
         """The feed answered 304: written on the condition that its state is still the one

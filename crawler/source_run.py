@@ -149,7 +149,7 @@ class SourceRun:
         """The feeds' validators and next-poll bounds, as this run may use them."""
         return await self.book.feed_states(self.options.due_only)
 
-    def feed_polled(
+    async def feed_polled(
         self,
         feed_id: int,
         *,
@@ -157,12 +157,13 @@ class SourceRun:
         validators: FeedState | None = None,
         next_poll_after: datetime | None = None,
     ) -> None:
-        """A feed answered (304, or 200 with ``validators``): written at the run's end."""
+        """A feed answered: a 304 is written at the run's end; a 200 (``validators``) now,
+        with the run's row, as its entries are about to be followed."""
         if status == 304:
             self.book.not_modified(feed_id, next_poll_after)
         else:
             poll = FeedPoll(feed_id, status, validators=validators, next_poll_after=next_poll_after)
-            self.book.polled(poll)
+            await self.book.fetched(poll)
 
     async def row(self) -> int:
         """The run's id, its row made now if it has none: something will be stored under it

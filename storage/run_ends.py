@@ -11,12 +11,14 @@ trusting what it remembered.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from storage.db import Database
@@ -24,6 +26,8 @@ from storage.models import CrawlRun, Feed, Source, utcnow
 from storage.records import FeedState, RunCounters, SourceHealth, SourceIds
 from storage.runs import owner
 from storage.sources import ensure_source
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,24 @@ def start_run_row(db: Database, source_id: int, started_at: datetime, worker: st
         return _insert_run(session, source_id, started_at, worker, {"status": "running"})
 
 
+def feed_fetched(
+    db: Database,
+    poll: FeedPoll,
+    source_id: int,
+    started_at: datetime,
+    worker: str | None,
+    run_id: int | None,
+) -> int:
+    """A feed's new validators, written now, with the run's row (made if it had none) in the
+    same transaction: a process killed before the run's end leaves it ``running``, and
+    ``mark_abandoned_runs`` then forgets these validators, whose entries may not be stored."""
+    with db.transaction() as session:
+        if run_id is None:
+            run_id = _insert_run(session, source_id, started_at, worker, {"status": "running"})
+        session.execute(update(Feed).where(Feed.id == poll.feed_id).values(**_poll_values(poll)))
+    return run_id
+
+
 def close_run(db: Database, end: RunEnd) -> RunClosed:
     """The run's end in one transaction: its row (inserted finished, or closed), its feeds'
     outcomes, their validators forgotten where pages must be retried, the source's health
@@ -153,6 +175,9 @@ def _write_polls(session: Session, end: RunEnd) -> bool:
     held: bool | None = None
     for poll in sorted(end.polls, key=lambda p: p.feed_id):  # one lock order for PostgreSQL
         values = _poll_values(poll)
+        if poll.error is not None:
+            _write_failure(session, poll.feed_id, values)
+            continue
         if poll.expected is not None and held is not False:
             matched = session.execute(
                 update(Feed)
@@ -168,6 +193,16 @@ def _write_polls(session: Session, end: RunEnd) -> bool:
             values.pop("next_poll_after", None)
         session.execute(update(Feed).where(Feed.id == poll.feed_id).values(**values))
     return bool(held)
+
+
+def _write_failure(session: Session, feed_id: int, values: dict[str, Any]) -> None:
+    """A feed's failure, in a savepoint: a database refusing it (the failure may be the
+    database's own) must not also lose the run's record."""
+    try:
+        with session.begin_nested():
+            session.execute(update(Feed).where(Feed.id == feed_id).values(**values))
+    except SQLAlchemyError as exc:
+        logger.debug("feed failure not recorded: feed_id=%d: %s", feed_id, exc)
 
 
 def _unchanged(end: RunEnd, state: FeedState) -> list[Any]:

@@ -166,7 +166,7 @@ class SourceSpider(scrapy.Spider):
         if response.status == 304:
             run.counters.feeds_not_modified += 1
             next_poll = next_poll_bound(response, None)
-            run.feed_polled(feed_id, status=304, next_poll_after=next_poll)
+            await run.feed_polled(feed_id, status=304, next_poll_after=next_poll)
             run.progress()
             return
         parsed: ParsedFeed = await self.services.pool.run(
@@ -178,7 +178,7 @@ class SourceSpider(scrapy.Spider):
         run.counters.feeds_fetched += 1
         run.counters.entries_seen += len(parsed.entries)
         run.fetched_feeds.add(feed_id)
-        run.feed_polled(
+        await run.feed_polled(
             feed_id,
             status=response.status,
             validators=validators(response),
