@@ -9,15 +9,25 @@ import json
 import subprocess
 import sys
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, text, update
 
+from storage.db import open_database
+from storage.history_models import RawPage
+from storage.retention import Retention, prune
 from tests.localsite import LocalSite
-from tests.support import DaemonProcess, daemon_config, newsroom, source_toml, write_config
+from tests.support import (
+    DaemonProcess,
+    daemon_config,
+    newsroom,
+    run_newsrelay,
+    source_toml,
+    write_config,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 STATEMENT_LOG = Path(__file__).resolve().parent / "statement_log"  # its sitecustomize
@@ -149,3 +159,38 @@ def _kind(statement: str) -> str:
     if statement.startswith("UPDATE sources SET next_run_at"):
         return "next runs"
     return statement
+
+
+def test_raw_pages_past_keep_raw_go_with_the_prune_and_once_per_crawl_command(
+    site: LocalSite, db_url: str, tmp_path: Path
+) -> None:
+    """Not at every run's end: the retention prune deletes the raw pages older than
+    storage.keep_raw (14 days by default), and so does a `newsrelay crawl`, once, at its end."""
+    feed = newsroom(site, "kept", 3)
+    config = write_config(tmp_path / "newsrelay.toml", db_url, source_toml("kept", feed))
+    assert run_newsrelay("crawl", "kept", config=config).returncode == 0
+    ids = [r.article_id for r in rows(db_url, "SELECT article_id FROM raw_pages ORDER BY 1")]
+    assert len(ids) == 3
+    aged = datetime.now(UTC) - timedelta(days=15)
+    age(db_url, ids[0], aged)
+    db = open_database(db_url, create=False)
+    try:
+        report = prune(db, Retention(None, None, keep_raw=timedelta(days=14)))
+    finally:
+        db.dispose()
+    assert report.raw_pages == 1
+    assert [r.article_id for r in rows(db_url, "SELECT article_id FROM raw_pages")] == ids[1:]
+    age(db_url, ids[1], aged)
+    assert run_newsrelay("crawl", "kept", config=config).returncode == 0  # a 304
+    assert [r.article_id for r in rows(db_url, "SELECT article_id FROM raw_pages")] == ids[2:]
+
+
+def age(db_url: str, article_id: int, fetched_at: datetime) -> None:
+    """The article's raw page as if fetched at ``fetched_at``."""
+    db = open_database(db_url, create=False)
+    try:
+        with db.transaction() as session:
+            page = update(RawPage).where(RawPage.article_id == article_id)
+            session.execute(page.values(fetched_at=fetched_at))
+    finally:
+        db.dispose()
