@@ -178,17 +178,18 @@ def _write_polls(session: Session, end: RunEnd) -> bool:
         if poll.error is not None:
             _write_failure(session, poll.feed_id, values)
             continue
-        if poll.expected is not None and held is not False:
-            matched = session.execute(
-                update(Feed)
-                .where(Feed.id == poll.feed_id, *_unchanged(end, poll.expected))
-                .values(**values)
-            )
-            if matched.rowcount:  # type: ignore[attr-defined]
-                held = True
-                continue
-            held = False
-            # Another process changed the feed since this one read it (polled it, or asked
+        if poll.expected is not None:
+            if held is not False:
+                matched = session.execute(
+                    update(Feed)
+                    .where(Feed.id == poll.feed_id, *_unchanged(end, poll.expected))
+                    .values(**values)
+                )
+                if matched.rowcount:  # type: ignore[attr-defined]
+                    held = True
+                    continue
+                held = False
+            # Another process changed the source since this one read it (polled it, asked
             # for a full read): its state stands; this poll only says when and how it went.
             values.pop("next_poll_after", None)
         session.execute(update(Feed).where(Feed.id == poll.feed_id).values(**values))
