@@ -3,10 +3,10 @@
 The source's ids, feed states and health come from what this process knows
 (:mod:`crawler.source_states`); a feed's 304 or failure waits in memory for the run's end;
 the run's row is made early only when something changes: a feed answers 200 (its new
-validators are written with the row), an entry is followed or filtered (stored under the
-run's id). Otherwise the row is inserted, finished, at the run's end. So a poll where every
-feed answers 304 writes once: the finished row and the feeds' outcomes, in one transaction
-(``storage.run_ends``).
+validators are never written without the row), an entry is followed or filtered (stored
+under the run's id). Otherwise the row is inserted, finished, at the run's end. So a poll
+where every feed answers 304 writes once: the finished row and the feeds' outcomes, in one
+transaction (``storage.run_ends``).
 
 A process killed during such a poll has stored nothing of it, so there is nothing to repair;
 one killed after the row was made leaves it ``running``, for ``mark_abandoned_runs`` to close

@@ -169,6 +169,7 @@ class SourceSpider(scrapy.Spider):
             await run.feed_polled(feed_id, status=304, next_poll_after=next_poll)
             run.progress()
             return
+        await run.row()  # the feed changed: the run is seen running from now on
         parsed: ParsedFeed = await self.services.pool.run(
             process_feed, response.body, response.url, content_type(response)
         )
