@@ -183,7 +183,9 @@ def _write_polls(session: Session, end: RunEnd) -> bool:
                 matched = session.execute(
                     update(Feed)
                     .where(Feed.id == poll.feed_id, *_unchanged(end, poll.expected))
-                    .values(**values)
+                    .values(**values),
+                    # No ORM bookkeeping: a plain UPDATE whose row count is the answer.
+                    execution_options={"synchronize_session": False},
                 )
                 if matched.rowcount:  # type: ignore[attr-defined]
                     held = True
