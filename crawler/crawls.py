@@ -20,13 +20,15 @@ from crawler import metrics
 from crawler.config import Config, SourceConfig
 from crawler.reactor import run_in_reactor
 from crawler.relay import Relay, RelayClosed
+from crawler.run_bookkeeping import backing_off as backing_off_until
 from crawler.services import Services
 from crawler.settings import scrapy_settings
 from crawler.source_run import CrawlOptions, ProgressCallback, SourceResult
 from crawler.spiders.crawl import SourceCrawl
+from storage.db import StorageError
+from storage.raw_pages import prune_raw_pages
 from storage.records import RunCounters
 from storage.runs import mark_abandoned_runs
-from storage.sources import backoff_until
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +127,7 @@ async def crawl_source(
     """One crawl of one source; logs exactly one summary record when it ends."""
     options = options or CrawlOptions()
     if options.due_only:
-        until = await crawls.services.storage.call(backoff_until, source.name)
-        backing_off = until if until is not None and until > datetime.now(UTC) else None
+        backing_off = await backing_off_until(crawls.services.storage, source)
         if backing_off is not None:
             logger.debug("source backing off: source=%s until=%s", source.name, backing_off)
             return SourceResult.skipped(source.name)
@@ -231,13 +232,27 @@ def run_crawls(
     thresholds = gc.get_threshold()
     gc.set_threshold(*CRAWL_GC_THRESHOLDS)
     try:
-        return run_in_reactor(
+        results = run_in_reactor(
             _crawl_and_close(crawls, sources, options, on_progress),
             on_first_signal=lambda: stop_crawls(crawls),
         )
     finally:
         gc.set_threshold(*thresholds)
         gc.unfreeze()
+    _prune_raw_pages(config, services)
+    return results
+
+
+def _prune_raw_pages(config: Config, services: Services) -> None:
+    """Once per ``newsrelay crawl``, not per run: the raw pages past storage.keep_raw (the
+    daemon prunes them hourly, with the rest of retention). A failure waits for the next."""
+    keep = config.storage.keep_raw_delta
+    if keep is None:
+        return
+    try:
+        prune_raw_pages(services.db, datetime.now(UTC) - keep)
+    except StorageError as exc:
+        logger.warning("raw pages not pruned: %s", exc)
 
 
 async def _crawl_and_close(

@@ -7,39 +7,29 @@ goes through :meth:`SourceRun.failed`: counted, logged once, kept for the summar
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from crawler import metrics
 from crawler.config import SourceConfig
+from crawler.run_bookkeeping import RunBook, log_health
 from crawler.storage_thread import StorageThread
 from crawler.templates import SourceTemplate
 from crawler.urls import mask_secrets
 from storage.articles import known_entries
-from storage.db import Database, StorageError
+from storage.db import StorageError
 from storage.filtered import record_filtered
-from storage.records import EntryIdentity, RunCounters, SaveOutcome, SourceHealth, SourceIds
-from storage.runs import adopt_run, finish_run, start_run
-from storage.sources import (
-    ensure_source,
-    forget_validators,
-    record_feed_fetch,
-    set_source_health,
-    source_health,
-)
+from storage.records import EntryIdentity, FeedState, RunCounters, SaveOutcome, SourceIds
+from storage.run_ends import FeedPoll
 
 logger = logging.getLogger(__name__)
 
 MAX_ERRORS_KEPT = 20
-BACKOFF_CAP = timedelta(hours=24)
-BACKOFF_BASE = timedelta(minutes=5)  # for sources without an interval (cron, manual)
 
 # Pages being fetched right now by any crawl in this process: two sources listing the same
 # story fetch it once. (Across processes the database's unique constraints still decide.)
@@ -140,17 +130,46 @@ class SourceRun:
     # The key of the source's editorial rules (Editing.key): what it filtered under other
     # rules is judged again.
     rules_key: str = ""
+    book: RunBook = field(init=False)  # the run's database side
+
+    def __post_init__(self) -> None:
+        self.book = RunBook(self.source, self.storage, self.options.worker)
 
     async def open(self) -> None:
-        """The source's ids (its feeds created if new) and the run's row."""
-        ids, self.run_id = await self.storage.call(
-            _open_run, self.source.name, self.source.feeds, self.options.worker, self.options.run_id
-        )
-        self.ids = ids
+        """The source's ids (its feeds created if new); the run's row only if it was queued
+        (see :mod:`crawler.run_bookkeeping`)."""
+        self.ids = ids = await self.book.open(self.options.run_id)
+        self.run_id = self.book.run_id
         learn = self.source.learn_template  # a refetch applies the template, counts no page
         counts = learn and not self.options.refetch
         self.template = SourceTemplate(self.storage, ids.source_id, learn, counts)
         self.started = time.monotonic()
+
+    async def feed_states(self) -> dict[int, FeedState]:
+        """The feeds' validators and next-poll bounds, as this run may use them."""
+        return await self.book.feed_states(self.options.due_only)
+
+    async def feed_polled(
+        self,
+        feed_id: int,
+        *,
+        status: int,
+        validators: FeedState | None = None,
+        next_poll_after: datetime | None = None,
+    ) -> None:
+        """A feed answered: a 304 is written at the run's end; a 200 (``validators``) now,
+        with the run's row, as its entries are about to be followed."""
+        if status == 304:
+            self.book.not_modified(feed_id, next_poll_after)
+        else:
+            poll = FeedPoll(feed_id, status, validators=validators, next_poll_after=next_poll_after)
+            await self.book.fetched(poll)
+
+    async def row(self) -> int:
+        """The run's id, its row made now if it has none: something will be stored under it
+        (an article, a filtered entry)."""
+        self.run_id = await self.book.row()
+        return self.run_id
 
     async def known(self, entries: Sequence[EntryIdentity]) -> set[str]:
         """The URLs of ``entries`` not to fetch: stored already, or dropped by a filter of
@@ -171,9 +190,9 @@ class SourceRun:
         for url, rule in dropped.items():
             # The fields only: the text format appends them as key=value on the line.
             logger.info("entry filtered", extra={"source": name, "url": url, "rule": rule})
-        await self.storage.call(
-            record_filtered, self.ids.source_id, self.run_id, dropped, self.rules_key
-        )
+        run_id = await self.row()
+        source_id = self.ids.source_id
+        await self.storage.call(record_filtered, source_id, run_id, dropped, self.rules_key)
         self.progress()
 
     def claim(self, url: str) -> bool:
@@ -210,11 +229,8 @@ class SourceRun:
             self.counters.pages_failed += 1
         self.error(f"{kind} {url}: {reason}")
         if kind == "feed" and feed_id is not None:
-            # Queued, not awaited (an errback cannot wait); written before the run's end.
-            recorded = self.storage.submit(
-                record_feed_fetch, feed_id, status=status, error=reason, next_poll_after=next_poll
-            )
-            recorded.add_done_callback(_quietly)
+            failure = FeedPoll(feed_id, status, error=reason, next_poll_after=next_poll)
+            self.book.polled(failure)  # written at the run's end
         if retry_feed and feed_id is not None:
             self.revisit_feeds.add(feed_id)
         logger.warning("%s failed: source=%s url=%s reason=%s", kind, self.source.name, url, reason)
@@ -296,98 +312,18 @@ class SourceRun:
         return "partial" if self.internal_errors else "ok"
 
     async def _record(self, status: str) -> None:
-        if self.run_id is None or self.ids is None:
-            return
+        if self.book.known is None:
+            return  # never opened: nothing to record
         error = "; ".join(self.errors) or None
-        health = await self.storage.call(
-            _close_run,
-            self.ids.source_id,
-            self.run_id,
-            status,
-            self.counters,
-            error,
-            revisit=self.revisit_feeds,
-            due_now=self.due_now,
-            interval=self.source.interval_delta,
-        )
+        try:
+            health = await self.book.close(
+                status,
+                self.counters,
+                error,
+                revisit=self.revisit_feeds,
+                due_now=self.due_now,
+            )
+        finally:
+            self.run_id = self.book.run_id
         if health is not None:
-            self._log_health(*health)
-
-    def _log_health(self, before: SourceHealth, after: SourceHealth) -> None:
-        name = self.source.name
-        # Each change of state is logged once, not every failed attempt.
-        if after.consecutive_failures and before.consecutive_failures == 0:
-            logger.warning(
-                "source failing, backing off: source=%s until=%s",
-                name,
-                after.backoff_until.isoformat() if after.backoff_until else None,
-                extra={"source": name, "consecutive_failures": after.consecutive_failures},
-            )
-        elif after.consecutive_failures == 0 and before.consecutive_failures:
-            logger.warning(
-                "source recovered: source=%s after %d failed runs",
-                name,
-                before.consecutive_failures,
-                extra={"source": name},
-            )
-
-
-def _open_run(
-    db: Database, name: str, feeds: list[str], worker: str | None, queued: int | None = None
-) -> tuple[SourceIds, int]:
-    """In the storage thread: the source's ids, and the run's row (the queued one given, or
-    a new one)."""
-    ids = ensure_source(db, name, feeds)
-    adopted = adopt_run(db, queued, worker) if queued is not None else None
-    return ids, adopted if adopted is not None else start_run(db, ids.source_id, worker)
-
-
-def _close_run(
-    db: Database,
-    source_id: int,
-    run_id: int,
-    status: str,
-    counters: RunCounters,
-    error: str | None,
-    *,
-    revisit: set[int],
-    due_now: bool,
-    interval: timedelta | None,
-) -> tuple[SourceHealth, SourceHealth] | None:
-    """In the storage thread: the run's end, its feeds to read again, and the source's
-    health after it (before and after, when the run says anything about it)."""
-    forget_validators(db, revisit, due_now=due_now)
-    finish_run(db, run_id, status, counters, error)
-    if status not in ("ok", "partial", "failed"):
-        return None
-    before = source_health(db, source_id)
-    after = next_health(before, status != "failed", interval)
-    if after != before:
-        set_source_health(db, source_id, after)
-    return before, after
-
-
-def _quietly(future: asyncio.Future[Any]) -> None:
-    """A queued write's outcome nobody waits for: a failure is only worth a debug line (the
-    failure it recorded was logged already)."""
-    if not future.cancelled() and future.exception() is not None:
-        logger.debug("write not done: %s", future.exception())
-
-
-def next_health(
-    before: SourceHealth,
-    ok: bool,
-    interval: timedelta | None,
-    now: datetime | None = None,
-    rng: random.Random | None = None,
-) -> SourceHealth:
-    """After a run: reset on success; else wait interval * 2^(failures-1), +-20 % jitter,
-    capped at 24 h, before the next scheduled attempt."""
-    if ok:
-        return SourceHealth(0, None)
-    failures = before.consecutive_failures + 1
-    base = interval or BACKOFF_BASE
-    delay = min(base * 2 ** (failures - 1), BACKOFF_CAP)
-    jitter = (rng or random).uniform(0.8, 1.2)
-    delay = min(delay * jitter, BACKOFF_CAP)
-    return SourceHealth(failures, (now or datetime.now(UTC)) + delay)
+            log_health(self.source.name, *health)

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
+from crawler.source_states import SourceStates
 from storage.db import Database, DatabaseBusy
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,9 @@ class StorageThread:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        # What the calls made through this thread stored of each source, remembered so that
+        # a poll that changes nothing need not read it again (see crawler.source_states).
+        self.sources = SourceStates()
         self._calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._room: asyncio.Semaphore | None = None  # created on the loop that uses it
         self._stopping = threading.Event()

@@ -29,6 +29,7 @@ from crawler.cluster.broker import RunOrder, open_broker, send
 from crawler.config import Config
 from publisher.daemon import DeliveryLoop
 from scheduler import __version__
+from scheduler.next_runs import NextRuns
 from scheduler.pruning import PruneLoop
 from scheduler.schedules import first_run, trigger_for
 from storage.cluster import close_dead_runs, member_beat, member_gone, running_cluster_sources
@@ -63,6 +64,7 @@ class ClusterScheduler:
         self._stop = asyncio.Event()
         self.deliveries: DeliveryLoop | None = None  # the leader delivers, as a daemon does
         self.pruning: PruneLoop | None = None  # ... and prunes (storage.keep_articles)
+        self.next_runs = NextRuns(lambda runs: self._call(set_next_runs, self.db, runs))
 
     def run(self) -> int:
         """Blocking: elect, schedule, until SIGTERM/SIGINT. The exit code."""
@@ -130,6 +132,7 @@ class ClusterScheduler:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
+        self.next_runs.drop()
         if self.deliveries is not None:
             timeout = self.config.daemon.stop_timeout_delta.total_seconds()
             await asyncio.get_running_loop().run_in_executor(None, self.deliveries.stop, timeout)
@@ -193,7 +196,7 @@ class ClusterScheduler:
                 return
             await asyncio.sleep(1.0)
         job = self.scheduler.get_job(name) if self.scheduler else None
-        await self._call(set_next_runs, self.db, {name: job.next_run_time if job else None})
+        self.next_runs.note(name, job.next_run_time if job else None)
 
     async def _send(self, order: RunOrder) -> bool:
         loop = asyncio.get_running_loop()

@@ -40,6 +40,7 @@ def _summary(
         f"articles ({kept}): {verb} {report.articles}, with {report.copies} copies, "
         f"{report.deliveries} deliveries and {report.images} image files",
         f"dedup keys of deleted articles ({keys}): {verb} {report.tombstones_expired}",
+        f"raw pages past storage.keep_raw: {verb} {report.raw_pages}",
     ]
     if not report.dry_run:
         lines.append(f"in {report.batches} batches, a transaction each")

@@ -19,10 +19,16 @@ PRUNE_EVERY = 3600.0  # seconds
 
 
 def retention_of(config: Config) -> Retention:
-    """``[storage]``'s keep_articles and keep_dedup_keys, and ``[images]``'s directory."""
+    """``[storage]``'s keep_articles, keep_dedup_keys and keep_raw, and ``[images]``'s
+    directory."""
     images = Path(config.images.directory) if config.images.directory else None
     storage = config.storage
-    return Retention(storage.keep_articles_delta, storage.keep_dedup_keys_delta, images)
+    return Retention(
+        storage.keep_articles_delta,
+        storage.keep_dedup_keys_delta,
+        images,
+        keep_raw=storage.keep_raw_delta,
+    )
 
 
 class PruneLoop:

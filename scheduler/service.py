@@ -44,6 +44,7 @@ from crawler.source_run import CrawlOptions, SourceResult
 from publisher.daemon import DeliveryLoop
 from scheduler import __version__
 from scheduler.manual_runs import ManualRuns
+from scheduler.next_runs import NextRuns
 from scheduler.pruning import PruneLoop
 from scheduler.schedules import first_run, trigger_for
 from storage.daemon_state import daemon_started, daemon_stopped, heartbeat
@@ -70,6 +71,7 @@ class Daemon:
         self.stopping = False
         self._stop_requested = asyncio.Event()
         self.running: dict[str, asyncio.Task[Any]] = {}
+        self.next_runs = NextRuns(lambda runs: self.store(set_next_runs, runs))
         self._reloading: set[asyncio.Task[None]] = set()
         self.deliveries = DeliveryLoop(lambda: self.config, services.db)
         self.pruning = PruneLoop(lambda: self.config, services.db)  # storage.keep_articles
@@ -126,6 +128,7 @@ class Daemon:
             return 0
         finally:
             beating.cancel()
+            self.next_runs.drop()
             signal.signal(signal.SIGHUP, previous_hup)
             await self._record_stop()
             logger.info("daemon stopped")
@@ -168,7 +171,7 @@ class Daemon:
     async def _start_scheduler(self, loop: asyncio.AbstractEventLoop) -> None:
         self.scheduler = AsyncIOScheduler(
             event_loop=loop,
-            timezone=self._timezone(),
+            timezone=ZoneInfo(self.config.daemon.timezone),
             # One run per source at a time; runs missed while busy or down collapse into one,
             # however late (the default grace of 1 s would drop them).
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -213,13 +216,13 @@ class Daemon:
             return  # removed by a reload while this run was waiting
         if name in self.running:  # asked for through the console, and still going
             logger.warning("run skipped: source=%s is running", name, extra={"source": name})
-            await self._record_next_run(name)
+            self._record_next_run(name)
             return
         task = asyncio.current_task()
         assert task is not None
         self.running[name] = task
         try:
-            await self._record_next_run(name)
+            self._record_next_run(name)
             results = await crawl_sources(
                 self.crawls, [source], options=CrawlOptions(due_only=True)
             )
@@ -231,10 +234,9 @@ class Daemon:
     def stored_something(self) -> None:
         self.deliveries.poke()
 
-    async def _record_next_run(self, name: str) -> None:
-        assert self.scheduler is not None
-        job = self.scheduler.get_job(name)
-        await self.store(set_next_runs, {name: job.next_run_time if job else None})
+    def _record_next_run(self, name: str) -> None:
+        job = self.scheduler.get_job(name) if self.scheduler is not None else None
+        self.next_runs.note(name, job.next_run_time if job else None)
 
     def _on_job_event(self, event: JobEvent) -> None:
         name = event.job_id
@@ -276,9 +278,6 @@ class Daemon:
                 replace_existing=True,
                 **options,
             )
-
-    def _timezone(self) -> ZoneInfo:
-        return ZoneInfo(self.config.daemon.timezone)
 
     def _next_runs(self) -> dict[str, datetime | None]:
         assert self.scheduler is not None

@@ -33,7 +33,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from storage.db import Database
+from storage.history_models import RawPage
 from storage.models import Article, ArticleKey, ArticleUrl, Delivery, NearKey, utcnow
+from storage.raw_pages import prune_raw_pages
 from storage.tombstones import bury, expire
 
 BATCH = 500
@@ -55,6 +57,7 @@ class Retention:
     keep_dedup_keys: timedelta | None
     images: Path | None = None  # [images] directory
     batch: int = BATCH
+    keep_raw: timedelta | None = None  # raw pages (storage.keep_raw; None: none are kept)
 
 
 @dataclass
@@ -67,6 +70,7 @@ class PruneReport:
     deliveries: int = 0
     images: int = 0  # kept image files
     tombstones_expired: int = 0
+    raw_pages: int = 0  # kept raw pages past storage.keep_raw
     batches: int = 0  # transactions committed
     stopped: bool = False  # asked to stop before the end
     image_paths: set[str] = field(default_factory=set, repr=False)
@@ -92,6 +96,7 @@ def prune(
         "deliveries": report.deliveries,
         "images": report.images,
         "tombstones_expired": report.tombstones_expired,
+        "raw_pages": report.raw_pages,
         "batches": report.batches,
         "duration_s": round(time.monotonic() - started, 2),
     }
@@ -125,6 +130,8 @@ def _pruned(
             report.batches += 1
             report.tombstones_expired += expired
             _let_others_write(db, stop)
+    if retention.keep_raw is not None and not _stopped(stop):
+        report.raw_pages = prune_raw_pages(db, now - retention.keep_raw)
     report.stopped = _stopped(stop)
     return report
 
@@ -227,4 +234,7 @@ def _counted(db: Database, retention: Retention, now: datetime) -> PruneReport:
         if retention.keep_dedup_keys is not None:
             before = now - retention.keep_dedup_keys
             report.tombstones_expired = expire(session, before, 0, dry_run=True)
+        if retention.keep_raw is not None:
+            raw = select(RawPage.article_id).where(RawPage.fetched_at < now - retention.keep_raw)
+            report.raw_pages = _count(session, raw)
     return report

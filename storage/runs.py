@@ -31,7 +31,7 @@ def queue_run(db: Database, source_id: int) -> int:
     return _new_run(db, source_id, "queued", None)
 
 
-def _owner() -> dict[str, Any]:
+def owner() -> dict[str, Any]:
     """This process, as a run's owner (a run whose owner died is closed at the next start)."""
     return {
         "host": socket.gethostname(),
@@ -44,7 +44,7 @@ def _owner() -> dict[str, Any]:
 def _new_run(db: Database, source_id: int, status: str, worker: str | None) -> int:
     with db.transaction() as session:
         run = CrawlRun(
-            source_id=source_id, started_at=utcnow(), status=status, worker=worker, **_owner()
+            source_id=source_id, started_at=utcnow(), status=status, worker=worker, **owner()
         )
         session.add(run)
         session.flush()
@@ -68,7 +68,7 @@ def queue_run_once(db: Database, source_id: int) -> tuple[int, bool]:
         )
         if going is not None:
             return int(going), False
-        run = CrawlRun(source_id=source_id, started_at=utcnow(), status="queued", **_owner())
+        run = CrawlRun(source_id=source_id, started_at=utcnow(), status="queued", **owner())
         session.add(run)
         session.flush()
         return run.id, True
@@ -81,7 +81,7 @@ def adopt_run(db: Database, run_id: int, worker: str | None = None) -> int | Non
         result = session.execute(
             update(CrawlRun)
             .where(CrawlRun.id == run_id, CrawlRun.status == "queued")
-            .values(status="running", started_at=utcnow(), worker=worker, **_owner())
+            .values(status="running", started_at=utcnow(), worker=worker, **owner())
         )
         return run_id if result.rowcount else None  # type: ignore[attr-defined]
 

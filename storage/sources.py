@@ -1,18 +1,17 @@
-"""Sources and their feeds: feed state (validators, next-poll bounds), source health
-(failures, backoff), the daemon's schedule bookkeeping, and the status query."""
+"""Sources and their feeds: their ids, the daemon's schedule bookkeeping, and the status
+query. (A run's reads and writes of feed states and health: ``storage.run_ends``.)"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import aliased
 
 from storage.db import Database
 from storage.models import CrawlRun, Feed, Source, utcnow
-from storage.records import FeedState, SourceHealth, SourceIds, SourceStatus
+from storage.records import SourceIds, SourceStatus
 from storage.runs import run_record
 from storage.statements import insert_ignore
 
@@ -27,17 +26,6 @@ def ensure_source(db: Database, name: str, feed_urls: Sequence[str]) -> SourceId
             insert_ignore(session, Feed, rows, ["source_id", "url"])
         feeds = session.execute(select(Feed.url, Feed.id).where(Feed.source_id == source_id)).all()
     return SourceIds(source_id, {url: feed_id for url, feed_id in feeds})
-
-
-def feed_states(db: Database, feed_ids: Iterable[int]) -> dict[int, FeedState]:
-    """The stored HTTP validators and next-poll bounds of the given feeds."""
-    with db.reading() as session:
-        rows = session.execute(
-            select(Feed.id, Feed.etag, Feed.last_modified, Feed.next_poll_after).where(
-                Feed.id.in_(list(feed_ids))
-            )
-        ).all()
-    return {row.id: FeedState(row.etag, row.last_modified, row.next_poll_after) for row in rows}
 
 
 def unvalidated_feeds(db: Database, sources: Iterable[tuple[str, Sequence[str]]]) -> int:
@@ -57,70 +45,10 @@ def unvalidated_feeds(db: Database, sources: Iterable[tuple[str, Sequence[str]]]
     return len(wanted - {(row.name, row.url) for row in validated})
 
 
-# next_poll_after=KEEP: leave the stored bound as it is.
-KEEP = object()
-
-
-def record_feed_fetch(
-    db: Database,
-    feed_id: int,
-    *,
-    status: int | None,
-    error: str | None = None,
-    validators: FeedState | None = None,
-    next_poll_after: datetime | object | None = KEEP,
-) -> None:
-    """Remember the outcome of one feed fetch (and its validators after a 200)."""
-    values: dict[str, Any] = {
-        "last_status": status,
-        "last_error": error,
-        "last_fetched_at": utcnow(),
-    }
-    if validators is not None:
-        values["etag"] = validators.etag
-        values["last_modified"] = validators.last_modified
-    if next_poll_after is not KEEP:
-        values["next_poll_after"] = next_poll_after
-    with db.transaction() as session:
-        session.execute(update(Feed).where(Feed.id == feed_id).values(**values))
-
-
-def forget_validators(db: Database, feed_ids: Iterable[int], *, due_now: bool = False) -> None:
-    """Make the next poll of these feeds unconditional (some of their pages must be retried);
-    ``due_now``: and let it come at once, whatever the feed asked (TTL, max-age)."""
-    ids = sorted(set(feed_ids))
-    values: dict[str, Any] = {"etag": None, "last_modified": None}
-    if due_now:
-        values["next_poll_after"] = None
-    if ids:
-        with db.transaction() as session:
-            session.execute(update(Feed).where(Feed.id.in_(ids)).values(**values))
-
-
 def backoff_until(db: Database, name: str) -> datetime | None:
     """When the named source may be tried again by a scheduled run (None: now, or unknown)."""
     with db.reading() as session:
         return session.scalar(select(Source.backoff_until).where(Source.name == name))
-
-
-def source_health(db: Database, source_id: int) -> SourceHealth:
-    with db.reading() as session:
-        row = session.execute(
-            select(Source.consecutive_failures, Source.backoff_until).where(Source.id == source_id)
-        ).one()
-    return SourceHealth(row.consecutive_failures, row.backoff_until)
-
-
-def set_source_health(db: Database, source_id: int, health: SourceHealth) -> None:
-    with db.transaction() as session:
-        session.execute(
-            update(Source)
-            .where(Source.id == source_id)
-            .values(
-                consecutive_failures=health.consecutive_failures,
-                backoff_until=health.backoff_until,
-            )
-        )
 
 
 # -- the daemon's schedule ------------------------------------------------------------------
@@ -136,10 +64,19 @@ def last_run_starts(db: Database) -> dict[str, datetime]:
 
 
 def set_next_runs(db: Database, next_runs: Mapping[str, datetime | None]) -> None:
-    """Record when the daemon will run each named source (None: not scheduled)."""
+    """Record when the daemon will run each named source (None: not scheduled), in one
+    statement executed for all of them."""
+    if not next_runs:
+        return
+    table: Table = Source.__table__  # type: ignore[assignment]
+    statement = (
+        update(table)
+        .where(table.c.name == bindparam("source_name"))
+        .values(next_run_at=bindparam("next_run"))
+    )
+    rows = [{"source_name": n, "next_run": w} for n, w in sorted(next_runs.items())]
     with db.transaction() as session:
-        for name, when in sorted(next_runs.items()):
-            session.execute(update(Source).where(Source.name == name).values(next_run_at=when))
+        session.execute(statement, rows)
 
 
 def unschedule_all_but(db: Database, names: Iterable[str]) -> None:

@@ -43,10 +43,7 @@ from crawler.source_run import (
 from crawler.spiders import content_type, is_html
 from crawler.spiders.lead_images import ImageKeeper
 from crawler.spiders.records import RunItem, article_record, fetched_page
-from storage.db import StorageError
-from storage.raw_pages import prune_raw_pages
 from storage.records import FeedState
-from storage.sources import feed_states, record_feed_fetch
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +112,7 @@ class SourceCrawl:
         try:
             await run.open()
             assert run.ids is not None
-            states = await run.storage.call(feed_states, run.ids.feed_ids.values())
+            states = await run.feed_states()
         except Exception as exc:  # the database, or a bug: this run cannot start
             reason, known = describe_exception(exc)
             run.fail(reason)
@@ -174,11 +171,10 @@ class SourceCrawl:
         if response.status == 304:
             run.counters.feeds_not_modified += 1
             next_poll = next_poll_bound(response, None)
-            await run.storage.call(
-                record_feed_fetch, feed_id, status=304, next_poll_after=next_poll
-            )
+            await run.feed_polled(feed_id, status=304, next_poll_after=next_poll)
             run.progress()
             return
+        await run.row()  # the feed changed: the run is seen running from now on
         parsed: ParsedFeed = await self.services.pool.run(
             process_feed, response.body, response.url, content_type(response)
         )
@@ -188,8 +184,7 @@ class SourceCrawl:
         run.counters.feeds_fetched += 1
         run.counters.entries_seen += len(parsed.entries)
         run.fetched_feeds.add(feed_id)
-        await run.storage.call(
-            record_feed_fetch,
+        await run.feed_polled(
             feed_id,
             status=response.status,
             validators=validators(response),
@@ -293,6 +288,8 @@ class SourceCrawl:
                     feed_id=feed_id,
                 )
             )
+        if requests:  # their articles are stored under the run's id
+            await run.row()
         return requests
 
     async def parse_article(
@@ -377,16 +374,4 @@ class SourceCrawl:
 
     async def close(self, reason: str) -> SourceResult:
         """The run's end, written."""
-        result = await self.run.close(reason)
-        await self._prune_raw()
-        return result
-
-    async def _prune_raw(self) -> None:
-        """At each run's end, the raw pages (of every source) older than storage.keep_raw go;
-        a failure only delays that to the next run."""
-        if self.keep_raw is None:
-            return
-        try:
-            await self.run.storage.call(prune_raw_pages, datetime.now(UTC) - self.keep_raw)
-        except StorageError as exc:
-            logger.warning("raw pages not pruned: source=%s reason=%s", self.run.source.name, exc)
+        return await self.run.close(reason)
