@@ -63,6 +63,7 @@ class Window:
     written_kib: float | None  # per article, bytes this process wrote (SQLite)
     growth_kib: float  # per article, growth of the database
     rate_vs_empty: float | None = None  # articles per wall second, relative to size 0
+    cpu_rate_vs_empty: float | None = None  # the same per CPU second (steadier on a busy host)
 
 
 # -- texts ----------------------------------------------------------------------------------
@@ -262,21 +263,24 @@ def database(kind: str) -> Iterator[tuple[str, Path | None]]:
 
 
 def relative_rates(windows: list[Window]) -> None:
-    """Each window's articles per wall second over the same db and kind's at the first size."""
-    base: dict[tuple[str, str], float] = {}
+    """Each window's articles per wall (and per CPU) second over the same db and kind's at the
+    first size."""
+    base: dict[tuple[str, str], Window] = {}
     for w in windows:
-        base.setdefault((w.db, w.kind), w.wall_ms)
-        w.rate_vs_empty = round(base[w.db, w.kind] / w.wall_ms, 2)
+        first = base.setdefault((w.db, w.kind), w)
+        w.rate_vs_empty = round(first.wall_ms / w.wall_ms, 2)
+        w.cpu_rate_vs_empty = round(first.cpu_ms / w.cpu_ms, 2)
 
 
 def table(windows: list[Window]) -> str:
     head = (
-        "| db | stored | kind | CPU ms/article | wall ms/article | rate vs first size "
+        "| db | stored | kind | CPU ms/article | wall ms/article | rate vs first size (wall / CPU) "
         "| server CPU ms | written KiB/article | growth KiB/article | outcomes |\n"
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
     )
     return head + "\n".join(
-        f"| {w.db} | {w.stored:,} | {w.kind} | {w.cpu_ms} | {w.wall_ms} | {w.rate_vs_empty} "
+        f"| {w.db} | {w.stored:,} | {w.kind} | {w.cpu_ms} | {w.wall_ms} "
+        f"| {w.rate_vs_empty} / {w.cpu_rate_vs_empty} "
         f"| {w.server_cpu_ms if w.server_cpu_ms is not None else ''} "
         f"| {w.written_kib if w.written_kib is not None else ''} | {w.growth_kib} "
         f"| {', '.join(f'{k} {v}' for k, v in sorted(w.outcomes.items()))} |"
