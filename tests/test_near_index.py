@@ -1,10 +1,10 @@
 """The near-duplicate band index's layout (storage.near_index), on SQLite and PostgreSQL: a
-WITHOUT ROWID table on SQLite, new bands staged in a small table and swept on by key range,
-found by look-ups and by retention wherever they are, and carried through migration 0016."""
+WITHOUT ROWID table on SQLite, new bands staged in a small table and merged into it every
+MERGE_ARTICLES articles, found by look-ups wherever they are, and carried through migration
+0016."""
 
 from __future__ import annotations
 
-import itertools
 import random
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from crawler.fingerprints import text_keys
 from storage import near_index
 from storage.articles import save_articles
 from storage.db import Database, open_database
-from storage.near_index import KEY_SPACE, SLICES, SWEEP_ARTICLES, slices_swept, sweep_all
+from storage.near_index import MERGE_ARTICLES, merge, merge_due
 from storage.records import ArticleRecord
 from storage.sources import ensure_source
 from tests.test_storage import record
@@ -61,20 +61,13 @@ BANDS = (
 )
 
 
-def test_the_sweep_visits_every_slice_once_per_round() -> None:
-    """Batches of any size over SWEEP_ARTICLES consecutive ids move every key range exactly
-    once, in at most two ranges per batch; a batch that long moves all of them at once."""
-    for size in (1, 7, 100, 333):
-        ranges = []
-        for first in range(1, SWEEP_ARTICLES + 1, size):
-            swept = slices_swept(first, min(first + size - 1, SWEEP_ARTICLES))
-            assert len(swept) <= 2
-            ranges += swept
-        ranges.sort()
-        assert ranges[0][0] == -KEY_SPACE and ranges[-1][1] == KEY_SPACE - 1
-        assert all(a[1] + 1 == b[0] for a, b in itertools.pairwise(ranges))
-        assert len(ranges) <= SLICES
-    assert slices_swept(5, 5 + SWEEP_ARTICLES) == [(-KEY_SPACE, KEY_SPACE - 1)]
+def test_one_merge_per_merge_articles_whatever_the_batch_size() -> None:
+    """Consecutive batches of any size merge once per MERGE_ARTICLES ids."""
+    for size in (1, 7, 100, 333, MERGE_ARTICLES):
+        last = 3 * MERGE_ARTICLES + 5
+        batches = [(first, min(first + size - 1, last)) for first in range(1, last + 1, size)]
+        merges = sum(merge_due(first, end) for first, end in batches)
+        assert merges == 3
 
 
 def test_sqlite_band_index_is_its_primary_key(tmp_path: Path) -> None:
@@ -89,13 +82,13 @@ def test_sqlite_band_index_is_its_primary_key(tmp_path: Path) -> None:
     db.dispose()
 
 
-def test_near_copies_are_found_before_and_after_their_bands_move(
+def test_near_copies_are_found_before_and_after_their_bands_merge(
     db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Saved in batches past several sweeps, every article's near copy is still found,
-    whether its bands wait in the recent table or moved on; the recent table (SQLite) holds
-    the bands of about one sweep's articles, not all."""
-    monkeypatch.setattr(near_index, "SWEEP_ARTICLES", 64)
+    """Saved in batches past several merges, every article's near copy is still found,
+    whether its bands wait in the recent table or were merged; the recent table (SQLite)
+    holds the bands of the articles since the last merge only."""
+    monkeypatch.setattr(near_index, "MERGE_ARTICLES", 64)
     db = open_database(db_url)
     sid = ensure_source(db, "a", []).source_id
     stories = [story(n) for n in range(300)]
@@ -108,6 +101,9 @@ def test_near_copies_are_found_before_and_after_their_bands_move(
     assert total >= 300 * 15
     recent = count(db, "SELECT count(*) FROM article_near_keys_recent")
     if db.dialect == "sqlite":
+        assert recent == count(
+            db, "SELECT count(*) FROM article_near_keys_recent WHERE article_id > 256"
+        )
         assert 0 < recent < total / 3
     else:
         assert recent == 0  # PostgreSQL writes its log per row: no staging
@@ -115,7 +111,7 @@ def test_near_copies_are_found_before_and_after_their_bands_move(
     results = save_articles(db, copies, near_threshold=0.7)
     assert [r.outcome for r in results] == ["duplicate_near"] * 300
     with db.transaction() as session:
-        sweep_all(session)
+        merge(session)
     assert count(db, "SELECT count(*) FROM article_near_keys_recent") == 0
     assert count(db, BANDS) == total
     again = save_articles(
