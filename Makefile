@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= newsrelay.toml
 
-.PHONY: install run test test-fast lint format bench bench-daemon bench-cluster bench-extract bench-console clean
+.PHONY: install run test test-fast lint format bench bench-daemon bench-cluster bench-extract bench-console bench-scale-storage clean
 
 $(BIN)/newsrelay: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,13 @@ bench-cluster: install
 
 bench-console: install
 	$(BIN)/python bench/console_bench.py
+
+# Storage at 0, 10k, 100k and 300k stored articles, SQLite then PostgreSQL (a database
+# bench_scale, dropped after): takes about an hour. SCALE_ARGS="--sizes 0,10000 --db sqlite"
+# for a quick look.
+SCALE_ARGS ?=
+bench-scale-storage: install
+	$(BIN)/python bench/scale_storage.py $(SCALE_ARGS)
 
 # The public datasets are not in git (see bench/extract_bench.py for their licences): the first
 # run clones them into bench/data/extraction, which git ignores.

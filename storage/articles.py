@@ -21,7 +21,8 @@ from storage.dedup import Decision, StoredCandidates, decide, near_rows
 from storage.deliveries import delivery_rows
 from storage.filtered import filtered_urls
 from storage.history_models import RawPage
-from storage.models import Article, ArticleKey, ArticleUrl, Delivery, NearKey, TombstoneKey, utcnow
+from storage.models import Article, ArticleKey, ArticleUrl, Delivery, TombstoneKey, utcnow
+from storage.near_index import add_bands, articles_with_bands
 from storage.raw_pages import raw_page_row
 from storage.records import ArticleRecord, EntryIdentity, SaveResult
 from storage.revisions import save_revisions
@@ -194,7 +195,7 @@ def _save(
     insert_ignore(session, ArticleUrl, url_rows, ["url"])
     insert_ignore(session, ArticleKey, key_rows, ["kind", "key"])
     insert_ignore(session, TombstoneKey, gone_rows, ["kind", "key", "tombstone_id"])
-    insert_ignore(session, NearKey, band_rows, ["key", "article_id"])
+    add_bands(session, band_rows, ids.values())
     insert_ignore(session, Delivery, queued, ["article_id", "destination"])
     # Only new articles: one story at several addresses is not its source's template.
     count_paragraphs(
@@ -248,9 +249,8 @@ def _lookup(session: Session, records: Sequence[ArticleRecord], near: bool) -> S
             found.keys.update(((kind, key), article_id) for key, article_id in rows)
     for chunk in chunks(hashes):
         found.hashes.update(session.execute(_HASHES_OF, {"hashes": chunk}).all())
-    for chunk in chunks(bands):
-        for band, article_id in session.execute(_BANDS_OF, {"bands": chunk}):
-            found.bands.setdefault(band, []).append(article_id)
+    for band, article_id in articles_with_bands(session, bands):
+        found.bands.setdefault(band, []).append(article_id)
     if found.bands:
         wanted = {
             article_id
@@ -287,9 +287,6 @@ _KEYS_OF = text(
 ).bindparams(bindparam("keys", expanding=True))
 _HASHES_OF = text("SELECT content_hash, id FROM articles WHERE content_hash IN :hashes").bindparams(
     bindparam("hashes", expanding=True)
-)
-_BANDS_OF = text("SELECT key, article_id FROM article_near_keys WHERE key IN :bands").bindparams(
-    bindparam("bands", expanding=True)
 )
 _TEXTS_OF = text("SELECT id, text FROM articles WHERE id IN :ids").bindparams(
     bindparam("ids", expanding=True)

@@ -166,9 +166,26 @@ Index("ix_article_keys_article_id", ArticleKey.article_id)
 
 
 class NearKey(Base):
-    """LSH band keys of an article's MinHash: the near-duplicate index (no full scans)."""
+    """LSH band keys of an article's MinHash: the near-duplicate index (no full scans), with
+    :class:`RecentNearKey` (``storage.near_index``). On SQLite a WITHOUT ROWID table: the rows
+    are the primary key's B-tree, one insert per band instead of a row plus an index entry."""
 
     __tablename__ = "article_near_keys"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    article_id: Mapped[int] = mapped_column(
+        ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+
+
+class RecentNearKey(Base):
+    """Band keys of the latest articles on SQLite, before ``storage.near_index`` moves them
+    into ``article_near_keys`` a key range at a time: a batch's random keys land in this
+    small table's few pages instead of in hundreds of the big index's."""
+
+    __tablename__ = "article_near_keys_recent"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     article_id: Mapped[int] = mapped_column(
@@ -178,7 +195,9 @@ class NearKey(Base):
 
 Index("ix_article_urls_article_id", ArticleUrl.article_id)
 # Retention reads (and deletes) an article's band keys by article: no scan of the whole index.
+# New articles have the highest ids, so these entries are appended, not spread.
 Index("ix_article_near_keys_article_id", NearKey.article_id)
+Index("ix_article_near_keys_recent_article_id", RecentNearKey.article_id)
 
 
 class ArticleTombstone(Base):

@@ -34,7 +34,8 @@ from sqlalchemy.orm import Session
 
 from storage.db import Database
 from storage.history_models import RawPage
-from storage.models import Article, ArticleKey, ArticleUrl, Delivery, NearKey, utcnow
+from storage.models import Article, ArticleKey, ArticleUrl, Delivery, utcnow
+from storage.near_index import delete_bands
 from storage.raw_pages import prune_raw_pages
 from storage.tombstones import bury, expire
 
@@ -168,7 +169,8 @@ def _delete_batch(session: Session, cutoff: datetime, now: datetime, size: int) 
     batch.copies = _count(session, _copies(ArticleUrl.article_id.in_(ids)))
     batch.deliveries = _count(session, select(Delivery.id).where(Delivery.article_id.in_(ids)))
     bury(session, ids, now)
-    for model in (Delivery, NearKey, ArticleKey, ArticleUrl):
+    delete_bands(session, ids)
+    for model in (Delivery, ArticleKey, ArticleUrl):
         _delete(session, delete(model).where(model.article_id.in_(ids)))
     _delete(session, delete(Article).where(Article.id.in_(ids)))
     return batch

@@ -15,17 +15,18 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import Database
 from storage.dedup import near_rows
 from storage.deliveries import requeue
 from storage.history_models import ArticleRevision
-from storage.models import Article, ArticleUrl, NearKey
+from storage.models import Article, ArticleUrl
+from storage.near_index import replace_bands
 from storage.raw_pages import replace_raw_page
 from storage.records import ArticleRecord, SaveResult
-from storage.statements import chunks, insert_ignore
+from storage.statements import chunks
 
 OWN_ADDRESSES = ("canonical", "page_canonical")  # not the addresses of its copies
 
@@ -97,8 +98,7 @@ def _revise(session: Session, record: ArticleRecord) -> SaveResult:
             **seen,
         )
     )
-    session.execute(delete(NearKey).where(NearKey.article_id == article_id))
-    insert_ignore(session, NearKey, near_rows(article_id, record), ["key", "article_id"])
+    replace_bands(session, article_id, near_rows(article_id, record))
     requeue(session, article_id, record.fetched_at)
     if record.raw is not None:
         replace_raw_page(session, article_id, record.raw)

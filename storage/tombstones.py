@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from storage.db import Database
 from storage.dedup import GoneCandidates
-from storage.models import Article, ArticleKey, ArticleTombstone, ArticleUrl, NearKey, TombstoneKey
+from storage.models import Article, ArticleKey, ArticleTombstone, ArticleUrl, TombstoneKey
+from storage.near_index import bands_of_articles
 from storage.statements import chunks, insert_ignore
 
 # key, tombstone id, deleted article id
@@ -111,12 +112,7 @@ def bury(session: Session, ids: Sequence[int], now: datetime) -> None:
             )
         )
     ]
-    keys += [
-        ("near", str(band), article)
-        for article, band in session.execute(
-            select(NearKey.article_id, NearKey.key).where(NearKey.article_id.in_(ids))
-        )
-    ]
+    keys += [("near", str(band), article) for article, band in bands_of_articles(session, ids)]
     key_rows = [{"kind": k, "key": v, "tombstone_id": tombstones[a]} for k, v, a in keys]
     insert_ignore(session, TombstoneKey, key_rows, ["kind", "key", "tombstone_id"])
 
