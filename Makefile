@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= newsrelay.toml
 
-.PHONY: install run test test-fast lint format bench bench-daemon bench-cluster bench-extract bench-console clean
+.PHONY: install run test test-fast lint format bench bench-daemon bench-cluster bench-extract bench-console bench-scale clean
 
 $(BIN)/newsrelay: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ bench-cluster: install
 
 bench-console: install
 	$(BIN)/python bench/console_bench.py
+
+# Issue 19: the daemon's unchanged polls at 1,000 and 10,000 sources (bench/scale_bench.py,
+# about 35 minutes), then the storage bench when it is there.
+bench-scale: install
+	$(BIN)/python bench/scale_bench.py
+	test ! -f bench/scale_storage.py || $(BIN)/python bench/scale_storage.py
 
 # The public datasets are not in git (see bench/extract_bench.py for their licences): the first
 # run clones them into bench/data/extraction, which git ignores.
