@@ -38,6 +38,7 @@ from console.context import Context
 from console.server import ConsoleThread, bind
 from crawler.config import Config, ConfigError, SourceConfig, load_config
 from crawler.crawls import Crawls, crawl_sources, stop_crawls
+from crawler.gc_policy import settle_daemon
 from crawler.reactor import StoppedAtOnce, run_in_reactor
 from crawler.services import Services
 from crawler.source_run import CrawlOptions, SourceResult
@@ -168,7 +169,7 @@ class Daemon:
     async def _start_scheduler(self, loop: asyncio.AbstractEventLoop) -> None:
         self.scheduler = AsyncIOScheduler(
             event_loop=loop,
-            timezone=self._timezone(),
+            timezone=ZoneInfo(self.config.daemon.timezone),
             # One run per source at a time; runs missed while busy or down collapse into one,
             # however late (the default grace of 1 s would drop them).
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -177,6 +178,7 @@ class Daemon:
             self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
         )
         await self._schedule(self.config.sources)
+        settle_daemon()  # start-up is done: what exists now lives as long as the daemon
         self.scheduler.start()
         next_runs = self._next_runs()
         logger.info(
@@ -276,9 +278,6 @@ class Daemon:
                 replace_existing=True,
                 **options,
             )
-
-    def _timezone(self) -> ZoneInfo:
-        return ZoneInfo(self.config.daemon.timezone)
 
     def _next_runs(self) -> dict[str, datetime | None]:
         assert self.scheduler is not None
