@@ -467,6 +467,7 @@ def environment(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine(),
         "newsrelay": str(args.newsrelay),
         "commit": run("git", "-C", str(checkout), "rev-parse", "--short", "HEAD"),
+        "pythonpath": os.environ.get("PYTHONPATH"),  # another copy of the code, if set
         "interval": args.interval,
         "minutes": args.minutes,
         "gc_thresholds_forced": args.gc_thresholds,
