@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= newsrelay.toml
 
-.PHONY: install run test test-fast lint format bench bench-daemon bench-cluster bench-extract bench-console bench-scale-storage clean
+.PHONY: install run test test-fast lint format bench bench-daemon bench-cluster bench-extract bench-console bench-scale bench-scale-polls bench-scale-storage clean
 
 $(BIN)/newsrelay: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,10 +48,16 @@ bench-cluster: install
 bench-console: install
 	$(BIN)/python bench/console_bench.py
 
-# Storage at 0, 10k, 100k and 300k stored articles, SQLite then PostgreSQL (a database
-# bench_scale, dropped after): takes about an hour. SCALE_ARGS="--sizes 0,10000 --db sqlite"
-# for a quick look.
+# Issue 19, one command: the daemon's unchanged polls at 1,000 and 10,000 sources
+# (bench/scale_bench.py, about 35 minutes), then storage at 0, 10k, 100k and 300k stored
+# articles, SQLite then PostgreSQL (bench/scale_storage.py, a database bench_scale dropped
+# after; about an hour). SCALE_ARGS="--sizes 0,10000 --db sqlite" for a quick storage look.
 SCALE_ARGS ?=
+bench-scale: bench-scale-polls bench-scale-storage
+
+bench-scale-polls: install
+	$(BIN)/python bench/scale_bench.py
+
 bench-scale-storage: install
 	$(BIN)/python bench/scale_storage.py $(SCALE_ARGS)
 

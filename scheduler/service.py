@@ -38,6 +38,7 @@ from console.context import Context
 from console.server import ConsoleThread, bind
 from crawler.config import Config, ConfigError, SourceConfig, load_config
 from crawler.crawls import Crawls, crawl_sources, stop_crawls
+from crawler.gc_policy import settle_daemon
 from crawler.reactor import StoppedAtOnce, run_in_reactor
 from crawler.services import Services
 from crawler.source_run import CrawlOptions, SourceResult
@@ -180,6 +181,7 @@ class Daemon:
             self._on_job_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES
         )
         await self._schedule(self.config.sources)
+        settle_daemon()  # start-up is done: what exists now lives as long as the daemon
         self.scheduler.start()
         next_runs = self._next_runs()
         logger.info(

@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from crawler.config import DaemonConfig, SourceConfig
+from crawler.gc_policy import DAEMON_GC_THRESHOLDS
 from scheduler.schedules import first_run, trigger_for
 from storage.db import open_database
 from storage.models import CrawlRun
@@ -141,6 +142,28 @@ def test_daemon_runs_every_source_repeatedly_and_stops_on_sigterm(
         site.url(f"/{name}/news/{n}.html") for name, count in (("alpha", 3), ("beta", 2))
         for n in range(count)
     )  # fmt: skip
+
+
+def test_daemon_freezes_its_start_up_heap_and_sets_its_gc_thresholds_before_crawling(
+    site: LocalSite, db_url: str, tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    config = daemon_config(
+        tmp_path / "newsrelay.toml", db_url, source_toml("alpha", newsroom(site, "alpha", 1))
+    )
+    daemon = start(daemons, config)
+    daemon.wait_for(lambda: daemon.summaries("alpha"))
+    assert daemon.stop() == 0
+    records = daemon.records()
+    messages = [r["msg"] for r in records]
+    settled = [r for r in records if r["msg"].startswith("garbage collector settled")]
+    assert len(settled) == 1
+    # Read back from gc in the daemon: Scrapy, the config and the jobs are frozen (tens of
+    # thousands of objects), before the first crawl.
+    assert settled[0]["gc_frozen"] > 20_000
+    thresholds = tuple(settled[0][f"gc_threshold{n}"] for n in range(3))
+    assert thresholds == DAEMON_GC_THRESHOLDS
+    first_crawl = next(i for i, m in enumerate(messages) if m.startswith("crawl "))
+    assert messages.index(settled[0]["msg"]) < first_crawl
 
 
 def test_second_daemon_on_the_same_database_refuses(
