@@ -15,6 +15,7 @@ at the next start (and to make that source's next poll a full read).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from dataclasses import dataclass, field
@@ -56,6 +57,9 @@ class RunBook:
     known: KnownSource | None = None
     polls: list[FeedPoll] = field(default_factory=list)
     health_read: bool = False  # the source's health was read from the database in this run
+    # Held while the run's row may be made: two feeds answering 200 at once each made one,
+    # and the row left `running` made the next process forget the source's validators.
+    _writing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def feeds(self) -> tuple[str, ...]:
@@ -107,9 +111,10 @@ class RunBook:
         """A feed answered 200: its new validators are written now, with the run's row."""
         known = self.known
         assert known is not None
-        self.run_id = await self.storage.call(
-            feed_fetched, poll, known.ids.source_id, self.started_at, self.worker, self.run_id
-        )
+        async with self._writing:
+            self.run_id = await self.storage.call(
+                feed_fetched, poll, known.ids.source_id, self.started_at, self.worker, self.run_id
+            )
         known.states[poll.feed_id] = after_poll(known.state(poll.feed_id), poll)
 
     def not_modified(self, feed_id: int, next_poll_after: datetime | None) -> None:
@@ -121,11 +126,12 @@ class RunBook:
 
     async def row(self) -> int:
         """The run's row, made now if it has none: something is about to be stored under it."""
-        if self.run_id is None:
-            assert self.known is not None
-            self.run_id = await self.storage.call(
-                start_run_row, self.known.ids.source_id, self.started_at, self.worker
-            )
+        async with self._writing:
+            if self.run_id is None:
+                assert self.known is not None
+                self.run_id = await self.storage.call(
+                    start_run_row, self.known.ids.source_id, self.started_at, self.worker
+                )
         return self.run_id
 
     async def close(

@@ -206,3 +206,24 @@ def age(db_url: str, article_id: int, fetched_at: datetime) -> None:
             session.execute(page.values(fetched_at=fetched_at))
     finally:
         db.dispose()
+
+
+def test_feeds_answering_200_at_once_make_one_run_row_and_keep_their_validators(
+    site: LocalSite, db_url: str, tmp_path: Path
+) -> None:
+    """Three feeds of one source answer 200 in the same run: one row for the run (each 200
+    made its own, and the rows left `running` made the next process forget the validators
+    of the source's feeds), and the next crawl, a new process, asks every feed
+    conditionally and gets 304s."""
+    feeds = [newsroom(site, f"desk{n}", 2) for n in range(3)]
+    listed = ", ".join(f'"{feed}"' for feed in feeds)
+    config = write_config(
+        tmp_path / "newsrelay.toml",
+        db_url,
+        f'[[sources]]\nname = "desks"\nfeeds = [{listed}]\ninterval = "1h"\n',
+    )
+    for _ in range(2):
+        assert run_newsrelay("crawl", "desks", config=config).returncode == 0
+    assert [r.status for r in rows(db_url, "SELECT status FROM crawl_runs")] == ["ok", "ok"]
+    for n in range(3):
+        assert [r.status for r in site.hits(f"/desk{n}/feed.xml")] == [200, 304]
