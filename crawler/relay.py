@@ -198,6 +198,7 @@ class Relay:
             opening.set_exception(error or RuntimeError("the crawl ended before it opened"))
             opening.exception()  # retrieved, whether a run waits for it or not
         for run in self.runs.values():  # nothing of theirs is left to wait for
+            run.stop_reason = run.stop_reason or "crawl_ended"  # not "finished": a failure
             if not run.done.done():
                 run.done.set_result(None)
 

@@ -319,10 +319,9 @@ class Daemon:
         for name in removed:
             self.scheduler.remove_job(name)
         self.config = config
-        limit = self.crawls.limit
-        limit.resize(config.fetch.parallel_sources)
+        self.crawls.limit.resize(config.fetch.parallel_sources)
         self.crawls.relay.retire()  # its runs in flight end in it, then it closes
-        self.crawls = Crawls.create(config, self.services, limit)
+        self.crawls = Crawls.create(config, self.services, self.crawls.limit)
         self._generations = [c for c in self._generations if c.relay.busy] + [self.crawls]
         await self._schedule([*added, *rescheduled])
         await self.store(unschedule_all_but, new)
