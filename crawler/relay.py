@@ -60,7 +60,7 @@ class RelaySpider(scrapy.Spider):
         crawler.signals.connect(relay._opened, signal=signals.spider_opened)
         crawler.signals.connect(relay._idle, signal=signals.spider_idle)
         crawler.signals.connect(relay._scheduled, signal=signals.request_scheduled)
-        crawler.signals.connect(relay._dropped, signal=signals.request_dropped)
+        crawler.signals.connect(relay._processed, signal=signals.request_dropped)
         return spider
 
     async def start(self) -> AsyncIterator[Request]:
@@ -215,9 +215,6 @@ class Relay:
         run = self._run_of(request)
         if run is not None:
             run.live.add(request.meta.setdefault("relay_token", next(self._tokens)))
-
-    def _dropped(self, request: Request) -> None:
-        self._processed(request)
 
     def _processed(self, request: Request) -> None:
         run = self._run_of(request)

@@ -18,7 +18,7 @@ from scrapy.settings import BaseSettings
 from crawler.config import Config, load_config
 from crawler.services import Services, open_services
 from crawler.settings import fetch_settings
-from crawler.source_run import CrawlOptions, ProgressCallback, SourceRun
+from crawler.source_run import CrawlOptions, ProgressCallback
 from crawler.spiders.crawl import SourceCrawl
 
 
@@ -75,11 +75,6 @@ class SourceSpider(scrapy.Spider):
         )
         crawl.host = spider
         return spider
-
-    @property
-    def run(self) -> SourceRun:
-        assert self.crawl is not None
-        return self.crawl.run
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         assert self.crawl is not None
