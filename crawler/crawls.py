@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from crawler.gc_policy import CRAWL_GC_THRESHOLDS, settled
 from crawler.reactor import run_in_reactor
 from crawler.relay import Relay, RelayClosed
 from crawler.run_bookkeeping import backing_off as backing_off_until
+from crawler.run_bookkeeping import preload
 from crawler.services import Services
 from crawler.settings import scrapy_settings
 from crawler.source_run import CrawlOptions, ProgressCallback, SourceResult
@@ -108,6 +110,9 @@ async def crawl_sources(
     Never raises for a source's failure: each one's result says how it went.
     """
     options = options or CrawlOptions()
+    if len(sources) > 1 and options.worker is None:
+        with contextlib.suppress(StorageError):  # each run then reads its source, and says so
+            await preload(crawls.services.storage, sources)
 
     async def one(source: SourceConfig) -> SourceResult:
         async with crawls.limit:

@@ -40,6 +40,7 @@ from crawler.config import Config, ConfigError, SourceConfig, load_config
 from crawler.crawls import Crawls, crawl_sources, stop_crawls
 from crawler.gc_policy import settle_daemon
 from crawler.reactor import StoppedAtOnce, run_in_reactor
+from crawler.run_bookkeeping import preload
 from crawler.services import Services
 from crawler.source_run import CrawlOptions, SourceResult
 from publisher.daemon import DeliveryLoop
@@ -52,7 +53,7 @@ from storage.daemon_state import daemon_started, daemon_stopped, heartbeat
 from storage.db import Database, StorageError
 from storage.locks import DaemonLock
 from storage.runs import mark_abandoned_runs
-from storage.sources import ensure_source, last_run_starts, set_next_runs, unschedule_all_but
+from storage.sources import last_run_starts, set_next_runs, unschedule_all_but
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -265,7 +266,8 @@ class Daemon:
     async def _schedule(self, sources: Sequence[SourceConfig]) -> None:
         """Add (or replace) the job of each source; its first run catches up on a missed one."""
         assert self.scheduler is not None
-        last_runs = await self.store(_last_runs, [source.name for source in sources])
+        await preload(self.services.storage, sources)  # the sources exist, their states known
+        last_runs = await self.store(last_run_starts)
         now = datetime.now(UTC)
         for source in sources:
             trigger, period = trigger_for(source, self.config.daemon, now)
@@ -372,13 +374,6 @@ def _record_stop(db: Database) -> None:
         daemon_stopped(db)
     except StorageError as exc:
         logger.error("could not record the daemon's stop: %s", exc)
-
-
-def _last_runs(db: Database, names: list[str]) -> dict[str, datetime]:
-    """In the storage thread: the sources exist, and when each one's latest run started."""
-    for name in names:
-        ensure_source(db, name, [])
-    return last_run_starts(db)
 
 
 def _path(config: Config) -> str | None:

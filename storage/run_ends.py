@@ -12,7 +12,7 @@ trusting what it remembered.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,7 @@ from storage.models import CrawlRun, Feed, Source, utcnow
 from storage.records import FeedState, RunCounters, SourceHealth, SourceIds
 from storage.runs import owner
 from storage.sources import ensure_source
+from storage.statements import insert_ignore
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 _RUNS: Table = CrawlRun.__table__  # type: ignore[assignment]
 _FEEDS: Table = Feed.__table__  # type: ignore[assignment]
 _SOURCES: Table = Source.__table__  # type: ignore[assignment]
+_NAMES_PER_QUERY = 500  # well under SQLite's 32,766 bound parameters, with the feeds'
 _INSERT_RUN = insert(_RUNS).returning(_RUNS.c.id)
 _UPDATE_RUN = update(_RUNS).where(_RUNS.c.id == bindparam("run"))
 _UPDATE_FEED = update(_FEEDS).where(_FEEDS.c.id == bindparam("feed"))
@@ -112,6 +114,45 @@ class RunClosed:
 def load_source(db: Database, name: str, feed_urls: Sequence[str]) -> SourceSnapshot:
     """The source and its feeds (created if missing), their states and health."""
     return read_source(db, ensure_source(db, name, feed_urls))
+
+
+def load_sources(
+    db: Database, feeds_by_name: Mapping[str, Sequence[str]]
+) -> dict[str, SourceSnapshot]:
+    """``load_source`` of many sources at once, in one transaction of four statements per
+    ``_NAMES_PER_QUERY`` sources: a daemon starting with 10,000 sources made 30,000 (one
+    transaction and two reads per source, spread over its first polls)."""
+    names = sorted(feeds_by_name)
+    snapshots: dict[str, SourceSnapshot] = {}
+    with db.transaction() as session:
+        created = utcnow()
+        for start in range(0, len(names), _NAMES_PER_QUERY):
+            chunk = names[start : start + _NAMES_PER_QUERY]
+            rows = [{"name": name, "created_at": created} for name in chunk]
+            insert_ignore(session, Source, rows, ["name"])
+            sources = session.execute(
+                select(
+                    Source.id, Source.name, Source.consecutive_failures, Source.backoff_until
+                ).where(Source.name.in_(chunk))
+            ).all()
+            ids = {row.name: row.id for row in sources}
+            feeds = [{"source_id": ids[n], "url": url} for n in chunk for url in feeds_by_name[n]]
+            insert_ignore(session, Feed, feeds, ["source_id", "url"])
+            by_source: dict[int, list[Any]] = {source_id: [] for source_id in ids.values()}
+            for feed in session.execute(
+                select(Feed.source_id, Feed.url, Feed.id, Feed.etag, Feed.last_modified)
+                .add_columns(Feed.next_poll_after)
+                .where(Feed.source_id.in_(list(ids.values())))
+            ):
+                by_source[feed.source_id].append(feed)
+            for row in sources:
+                feeds_of = by_source[row.id]
+                snapshots[row.name] = SourceSnapshot(
+                    SourceIds(row.id, {f.url: f.id for f in feeds_of}),
+                    {f.id: FeedState(f.etag, f.last_modified, f.next_poll_after) for f in feeds_of},
+                    SourceHealth(row.consecutive_failures, row.backoff_until),
+                )
+    return snapshots
 
 
 def read_source(db: Database, ids: SourceIds) -> SourceSnapshot:

@@ -18,7 +18,9 @@ from sqlalchemy import create_engine, text, update
 
 from storage.db import open_database
 from storage.history_models import RawPage
+from storage.models import Feed, Source
 from storage.retention import Retention, prune
+from storage.run_ends import load_source, load_sources
 from tests.localsite import LocalSite
 from tests.support import (
     DaemonProcess,
@@ -155,6 +157,79 @@ def test_the_daemons_unchanged_polls_write_their_runs_and_share_the_next_run_wri
     assert shapes[("run", "feed")] + writes == len(window), shapes
     assert abs(shapes[("run", "feed")] - len(polls)) <= 2, (shapes, len(polls))
     assert 0 < writes <= len(polls) // 2 + 1, (writes, len(polls))
+
+
+def test_a_started_daemon_reads_its_sources_at_once_and_each_first_poll_reads_nothing(
+    site: LocalSite, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sources crawled before, then the daemon starts: it reads every source's ids, feed
+    states and health in one transaction at start-up, so each source's first poll is an
+    unchanged poll like the next ones (its run and its feed, one commit). Read one by one,
+    a daemon of 10,000 sources spent its first minute on 30,000 statements."""
+    names = ("one", "two", "three")
+    sources = "".join(source_toml(name, newsroom(site, name, 1)) for name in names)
+    config = daemon_config(tmp_path / "newsrelay.toml", db_url, sources, heartbeat='"1h"')
+    assert run_newsrelay("--config", str(config), "crawl", "--all").returncode == 0
+    log = tmp_path / "statements.jsonl"
+    monkeypatch.setenv("PYTHONPATH", f"{STATEMENT_LOG}:{ROOT}")
+    monkeypatch.setenv("NEWSRELAY_TEST_SQL_LOG", str(log))
+    daemon = DaemonProcess(config)
+    try:
+        daemon.wait_for(lambda: all(daemon.summaries(n) for n in names), timeout=60)
+        firsts = [daemon.summaries(n)[0] for n in names]
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+    assert all(r["feeds_not_modified"] == 1 and r["new"] == 0 for r in firsts), firsts
+    lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    statements = [_kind(what) for _, what in lines]
+    state_reads = [s for s in statements if s.startswith("SELECT") and " FROM feeds" in s]
+    assert len(state_reads) == 1, state_reads  # every source's feeds, once
+    # The first polls' own transactions, as the kinds of their statements: none reads.
+    first_poll = min(_epoch(r["ts"]) - r["duration_s"] for r in firsts)
+    shapes, current = Counter(), []
+    for when, what in lines:
+        if what != "COMMIT":
+            current.append(_kind(what))
+            continue
+        if when >= first_poll and "run" in current:
+            shapes[tuple(current)] += 1
+        current = []
+    assert shapes == Counter({("run", "feed"): len(names)}), shapes
+
+
+def test_sources_loaded_at_once_are_what_one_by_one_loads_read(db_url: str) -> None:
+    """``load_sources`` creates what is missing and reads what is stored, as ``load_source``
+    does for one, across more sources than one query takes."""
+    db = open_database(db_url)
+    try:
+        wanted = {
+            f"s{i:04d}": [f"http://x.test/{i}/a.xml", f"http://x.test/{i}/b.xml"]
+            for i in range(1200)
+        }
+        wanted["s0007"] = []  # no feeds
+        stored = load_source(db, "s0001", wanted["s0001"][:1])  # one feed exists already
+        load_source(db, "s0002", [])  # and a source, failing
+        with db.transaction() as session:
+            session.execute(
+                update(Feed)
+                .where(Feed.id == next(iter(stored.ids.feed_ids.values())))
+                .values(etag='"e1"', last_modified="Thu, 01 Jan 2026 00:00:00 GMT")
+            )
+            session.execute(
+                update(Source).where(Source.name == "s0002").values(consecutive_failures=3)
+            )
+        snapshots = load_sources(db, wanted)
+        assert set(snapshots) == set(wanted)
+        for name in ("s0001", "s0002", "s0007", "s1199"):
+            assert snapshots[name] == load_source(db, name, wanted[name]), name
+        assert snapshots["s0001"].ids.source_id == stored.ids.source_id
+        assert {s.etag for s in snapshots["s0001"].states.values()} == {'"e1"', None}
+        assert snapshots["s0002"].health.consecutive_failures == 3
+        assert len(snapshots["s0500"].states) == 2 and snapshots["s0007"].states == {}
+        assert load_sources(db, wanted) == snapshots  # again: nothing created twice
+    finally:
+        db.dispose()
 
 
 def _epoch(ts: str) -> float:
