@@ -87,4 +87,6 @@ _CREDENTIALS = re.compile(
 def mask_secrets(text: str) -> str:
     """``text`` with the password of every URL in it replaced by ``***``: for everything
     newsrelay prints or logs (a database URL, a feed or proxy URL with credentials)."""
+    if "@" not in text:  # no URL with a password: the common case, and a scan saved
+        return text
     return _CREDENTIALS.sub(r"\1:***@", text)
