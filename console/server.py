@@ -39,6 +39,18 @@ def bind(http: HttpConfig) -> socket.socket:
     return sock
 
 
+def bind_daemon_console(http: HttpConfig) -> socket.socket | None:
+    """The daemon's console socket. A port in use: ConfigError if ``listen`` is set, else a
+    warning and no console."""
+    try:
+        return bind(http)
+    except ConfigError as exc:
+        if "listen" in http.model_fields_set:
+            raise
+        logger.warning('console off: %s (set [http] listen, or "" to turn it off)', exc)
+        return None
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, but a SIGTERM/SIGINT it handled is not raised again once it has
     stopped: ``newsrelay serve`` exits 0 after a graceful stop, as the daemon does."""

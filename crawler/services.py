@@ -41,7 +41,9 @@ def open_services(config: Config, db: Database | None = None) -> Iterator[Servic
         try:
             yield Services(database, pool, storage)
         finally:
-            storage.close()
+            # What is still queued gets as long as the crawls did: a database another
+            # process holds locked cannot keep a stopping daemon for 30 s more.
+            storage.close(config.daemon.stop_timeout_delta.total_seconds())
     finally:
         pool.shutdown()
         if owned:

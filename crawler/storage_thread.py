@@ -69,7 +69,11 @@ class StorageThread:
         self._calls.put(_STOP)
         self._thread.join(timeout)
         if self._thread.is_alive():
-            logger.warning("storage thread still busy after %.0f s: left behind", timeout)
+            logger.warning(
+                "writes still waiting for the database after %.0f s: left unwritten (open runs "
+                "are marked interrupted at the next start)",
+                timeout,
+            )
 
     def _serve(self) -> None:
         while True:

@@ -35,7 +35,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from console.app import create_app
 from console.context import Context
-from console.server import ConsoleThread, bind
+from console.server import ConsoleThread, bind_daemon_console
 from crawler.config import Config, ConfigError, SourceConfig, load_config
 from crawler.crawls import Crawls, crawl_sources, stop_crawls
 from crawler.gc_policy import settle_daemon
@@ -87,7 +87,7 @@ class Daemon:
         lock.acquire()
         try:
             if not once and self.config.http.listen:
-                self._console_socket = _console_socket(self.config)
+                self._console_socket = bind_daemon_console(self.config.http)
             closed = mark_abandoned_runs(self.db)
             if closed:
                 logger.warning("closed %d runs left open by a process that died", closed)
@@ -246,6 +246,8 @@ class Daemon:
         if event.code == EVENT_JOB_ERROR:
             assert isinstance(event, JobExecutionEvent)
             exc = event.exception
+            if isinstance(exc, asyncio.CancelledError) and self.stopping:
+                return  # cut short by a stop that ran out of time, which says so once
             logger.error(
                 "scheduled run raised: source=%s: %s",
                 name,
@@ -360,12 +362,18 @@ class Daemon:
         _, pending = await asyncio.wait({asyncio.ensure_future(work), *stopping}, timeout=timeout)
         for task in pending:
             task.cancel()
+            task.add_done_callback(_retrieved)  # its CancelledError is no news to the log
         if pending:
             logger.warning(
                 "crawls still open after %.0fs: stopping anyway (their runs are marked "
                 "interrupted at the next start)",
                 timeout,
             )
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _record_stop(db: Database) -> None:
@@ -382,14 +390,3 @@ def _path(config: Config) -> str | None:
 
 def _when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else "-"
-
-
-def _console_socket(config: Config) -> socket.socket | None:
-    """The console's socket. A port in use: exit 2 if ``listen`` is set, else a warning."""
-    try:
-        return bind(config.http)
-    except ConfigError as exc:
-        if "listen" in config.http.model_fields_set:
-            raise
-        logger.warning('console off: %s (set [http] listen, or "" to turn it off)', exc)
-        return None
