@@ -29,6 +29,7 @@ from crawler.config import ExtractRules
 from crawler.dates import parse_iso_datetime
 from crawler.extracted import Extracted, LeadImage
 from crawler.images import lead_image
+from crawler.spacing import page_spacing, restore_spacing
 from crawler.upstream.trafilatura_parts import (
     Document,
     convert_to_html,
@@ -155,7 +156,9 @@ def _drop_site_chrome(tree: HtmlElement) -> None:
 
 
 def _document(tree: HtmlElement, url: str) -> Document | None:
-    """trafilatura's extraction of the article body (as its XML tree), without metadata."""
+    """trafilatura's extraction of the article body (as its XML tree), without metadata, with
+    the spaces it lost around links and bold or italic runs put back (``crawler.spacing``)."""
+    spacing = page_spacing(tree)  # before trafilatura, which changes the tree
     document = bare_extraction(
         tree,
         url=url,
@@ -172,7 +175,11 @@ def _document(tree: HtmlElement, url: str) -> Document | None:
         include_formatting=True,
         include_tables=True,
     )
-    return document if isinstance(document, Document) else None
+    if not isinstance(document, Document):
+        return None
+    if document.body is not None:
+        restore_spacing(document.body, spacing)
+    return document
 
 
 def _metadata(tree: HtmlElement, url: str) -> Document:
