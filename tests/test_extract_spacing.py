@@ -16,7 +16,8 @@ def _page(middle: str) -> str:
 def test_spaces_around_a_link_inside_italics_are_kept() -> None:
     page = _page(
         "<i>(Cross posted from <a href='https://blog.example.com/post'>the Harbour Blog</a>"
-        " and elsewhere) </i><br><br>The harbour budget passed with a large majority of the council."
+        " and elsewhere) </i><br><br>The harbour budget passed with a large majority"
+        " of the council."
     )
     found = extract_article(page, "https://example.com/story")
     assert "posted from the Harbour Blog and elsewhere" in found.text
