@@ -29,6 +29,8 @@ from crawler.config import ExtractRules
 from crawler.dates import parse_iso_datetime
 from crawler.extracted import Extracted, LeadImage
 from crawler.images import lead_image
+from crawler.link_lists import drop_link_lists
+from crawler.spacing import page_spacing, restore_spacing
 from crawler.upstream.trafilatura_parts import (
     Document,
     convert_to_html,
@@ -155,7 +157,10 @@ def _drop_site_chrome(tree: HtmlElement) -> None:
 
 
 def _document(tree: HtmlElement, url: str) -> Document | None:
-    """trafilatura's extraction of the article body (as its XML tree), without metadata."""
+    """trafilatura's extraction of the article body (as its XML tree), without metadata, with
+    the spaces it lost around links and bold or italic runs put back (``crawler.spacing``)
+    and without the blocks that are mostly links (``crawler.link_lists``)."""
+    spacing = page_spacing(tree)  # before trafilatura, which changes the tree
     document = bare_extraction(
         tree,
         url=url,
@@ -172,7 +177,12 @@ def _document(tree: HtmlElement, url: str) -> Document | None:
         include_formatting=True,
         include_tables=True,
     )
-    return document if isinstance(document, Document) else None
+    if not isinstance(document, Document):
+        return None
+    if document.body is not None:
+        restore_spacing(document.body, spacing)
+        drop_link_lists(document.body)
+    return document
 
 
 def _metadata(tree: HtmlElement, url: str) -> Document:
