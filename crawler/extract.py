@@ -31,6 +31,7 @@ from crawler.extracted import Extracted, LeadImage
 from crawler.images import lead_image
 from crawler.link_lists import drop_link_lists
 from crawler.spacing import page_spacing, restore_spacing
+from crawler.split_body import widen
 from crawler.upstream.trafilatura_parts import (
     Document,
     convert_to_html,
@@ -156,7 +157,7 @@ def _drop_site_chrome(tree: HtmlElement) -> None:
             element.drop_tree()
 
 
-def _document(tree: HtmlElement, url: str) -> Document | None:
+def _document(tree: HtmlElement, url: str, widened: bool = True) -> Document | None:
     """trafilatura's extraction of the article body (as its XML tree), without metadata, with
     the spaces it lost around links and bold or italic runs put back (``crawler.spacing``)
     and without the blocks that are mostly links (``crawler.link_lists``)."""
@@ -165,14 +166,12 @@ def _document(tree: HtmlElement, url: str) -> Document | None:
         tree,
         url=url,
         with_metadata=False,  # read by _metadata
-        # Not "python": that also renders the body as text, which _plain_text does its own
-        # way (a tenth of the extraction time, thrown away).
+        # Not "python": that also renders the body as text (a tenth of the time, thrown away)
         output_format="xml",
         include_comments=False,  # reader comments are not the article
         include_links=True,
-        # Off: with images on, trafilatura keeps the blocks around them too (captions,
-        # credits, gallery and "related" thumbnail lists), which are not the article. Measured
-        # on every public set of `make bench-extract`. The lead image is metadata, not body.
+        # Off: with images on, trafilatura keeps captions, credits and "related" thumbnails:
+        # lower on every set of `make bench-extract`. The lead image is metadata.
         include_images=False,
         include_formatting=True,
         include_tables=True,
@@ -182,6 +181,8 @@ def _document(tree: HtmlElement, url: str) -> Document | None:
     if document.body is not None:
         restore_spacing(document.body, spacing)
         drop_link_lists(document.body)
+        if widened:  # an article body split around ads or a side rail, whole again
+            document.body = widen(tree, document.body, lambda page: _document(page, url, False))
     return document
 
 
