@@ -22,6 +22,7 @@ fallback of those ports, was measured and not kept: see the README.)
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from copy import deepcopy
@@ -29,6 +30,8 @@ from typing import Any
 
 from lxml import etree
 from lxml.html import HtmlElement, document_fromstring
+
+logger = logging.getLogger(__name__)
 
 MIN_MISSING = 300  # characters of the page's paragraph text the body must leave out
 MATCH_SHARE = 0.9  # the chosen element holds this share of the page text the body repeats
@@ -62,7 +65,17 @@ Extract = Callable[[HtmlElement], Any]  # a page -> an object with its body in .
 def widen(tree: HtmlElement, body: etree._Element, extract: Extract) -> etree._Element:
     """A fuller body than ``body`` from ``tree`` (the page trafilatura read), else ``body``.
 
-    ``extract`` runs the same extraction as the first on a page and returns its body."""
+    ``extract`` runs the same extraction as the first on a page and returns its body. A page
+    this second look fails on keeps its first body: the caller turns these errors into an
+    empty article, which a fallback must never cost."""
+    try:
+        return _widen(tree, body, extract)
+    except (ValueError, TypeError, AssertionError, etree.LxmlError):
+        logger.debug("split-body merge skipped", exc_info=True)
+        return body
+
+
+def _widen(tree: HtmlElement, body: etree._Element, extract: Extract) -> etree._Element:
     found = _text(body)
     paragraphs = _article_text(tree, frozenset())
     if paragraphs - len(found) < MIN_MISSING:

@@ -4,7 +4,10 @@ the rail between them and without the reader comments after them."""
 
 from __future__ import annotations
 
+from lxml.html import HtmlElement, document_fromstring
+
 from crawler.extract import extract_article
+from crawler.split_body import widen
 
 _LEAD = (
     "<p>The harbour board sued its former contractor on Wednesday, saying the company billed"
@@ -53,3 +56,23 @@ def test_a_whole_article_is_left_as_it_is() -> None:
     found = extract_article(page, "https://example.com/story")
     assert found.text.startswith("The harbour board sued its former contractor")
     assert found.text.endswith("did not own at the time.")
+
+
+def test_a_failing_second_look_keeps_the_first_body() -> None:
+    """The merge is a fallback: an error inside it leaves the first extraction as it was."""
+    lead = "The council voted on Tuesday to rebuild the old harbour wall before winter. " * 4
+    rest = "Work starts in March and the ferry keeps running from the north quay meanwhile. " * 4
+    page = document_fromstring(
+        f"<html><body><main><div class='part'><p>{lead}</p></div><aside>Ad</aside>"
+        f"<div class='part'><p>{rest}</p></div></main></body></html>"
+    )
+    body = document_fromstring(f"<html><body><doc><p>{lead}</p></doc></body></html>").find(".//doc")
+    assert body is not None
+    calls = []
+
+    def broken(part: HtmlElement) -> object:
+        calls.append(part)
+        raise ValueError("a page the second extraction cannot read")
+
+    assert widen(page, body, broken) is body
+    assert calls  # the second look was taken, and failed
