@@ -120,8 +120,9 @@ def load_sources(
     db: Database, feeds_by_name: Mapping[str, Sequence[str]]
 ) -> dict[str, SourceSnapshot]:
     """``load_source`` of many sources at once, in one transaction of four statements per
-    ``_NAMES_PER_QUERY`` sources: a daemon starting with 10,000 sources made 30,000 (one
-    transaction and two reads per source, spread over its first polls)."""
+    ``_NAMES_PER_QUERY`` sources. One by one, a daemon starting with 10,000 sources made
+    about 90,000 statements in 40,000 transactions: its start-up ensured each source, then
+    each one's first poll read its backoff, ensured it again and read its state."""
     names = sorted(feeds_by_name)
     snapshots: dict[str, SourceSnapshot] = {}
     with db.transaction() as session:
