@@ -65,7 +65,7 @@ Extract = Callable[[HtmlElement], Any]  # a page -> an object with its body in .
 def widen(tree: HtmlElement, body: etree._Element, extract: Extract) -> etree._Element:
     """A fuller body than ``body`` from ``tree`` (the page trafilatura read), else ``body``.
 
-    ``extract`` runs the same extraction as the first on a page and returns its body. A page
+    ``extract`` runs the same extraction as the first on a page (its result holds ``.body``). A page
     this second look fails on keeps its first body: the caller turns these errors into an
     empty article, which a fallback must never cost."""
     try:
