@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from lxml import etree
 
+from crawler.element_text import element_text
+
 LINK_SHARE = 0.8
 _BLOCKS = ("p", "list", "table", "head", "quote")
 
@@ -29,12 +31,8 @@ def _mostly_links(block: etree._Element) -> bool:
     links = list(block.iter("ref"))
     if len(links) < 2:
         return False
-    total = _length(block)
-    return total > 0 and sum(_length(link) for link in links) >= LINK_SHARE * total
-
-
-def _length(element: etree._Element) -> int:
-    return len(" ".join("".join(element.itertext()).split()))
+    total = len(element_text(block))
+    return total > 0 and sum(len(element_text(link)) for link in links) >= LINK_SHARE * total
 
 
 def _remove_keeping_tail(block: etree._Element, parent: etree._Element) -> None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from lxml import etree
 from lxml.html import HtmlElement
 
+from crawler.element_text import element_text
+
 # The page's elements trafilatura turns into ``ref`` (a) and ``hi`` (the rest).
 _PAGE_INLINE = ("a", "em", "i", "b", "strong", "u", "kbd", "samp", "tt", "var", "sub", "sup")
 _BODY_INLINE = ("ref", "hi")
@@ -27,7 +29,7 @@ def page_spacing(tree: HtmlElement) -> Spacing:
     by its text."""
     found: Spacing = {}
     for element in tree.iter(*_PAGE_INLINE):
-        key = _key(element)
+        key = element_text(element)
         if not key:
             continue
         previous, parent = element.getprevious(), element.getparent()
@@ -51,7 +53,7 @@ def restore_spacing(body: etree._Element, spacing: Spacing) -> None:
     if not spacing:
         return
     for element in body.iter(*_BODY_INLINE):
-        before, after = spacing.get(_key(element), (None, None))
+        before, after = spacing.get(element_text(element), (None, None))
         if before:
             _space_before(element)
         if after and element.tail and not element.tail[0].isspace():
@@ -70,7 +72,3 @@ def _space_before(element: etree._Element) -> None:
     parent = element.getparent()
     if parent is not None and parent.text and not parent.text[-1].isspace():
         parent.text += " "
-
-
-def _key(element: etree._Element) -> str:
-    return " ".join("".join(element.itertext()).split())

@@ -31,6 +31,8 @@ from typing import Any
 from lxml import etree
 from lxml.html import HtmlElement, document_fromstring
 
+from crawler.element_text import element_text, link_share
+
 logger = logging.getLogger(__name__)
 
 MIN_MISSING = 300  # characters of the page's paragraph text the body must leave out
@@ -76,7 +78,7 @@ def widen(tree: HtmlElement, body: etree._Element, extract: Extract) -> etree._E
 
 
 def _widen(tree: HtmlElement, body: etree._Element, extract: Extract) -> etree._Element:
-    found = _text(body)
+    found = element_text(body)
     paragraphs = _article_text(tree, frozenset())
     if paragraphs - len(found) < MIN_MISSING:
         return body
@@ -90,10 +92,10 @@ def _widen(tree: HtmlElement, body: etree._Element, extract: Extract) -> etree._
         new = getattr(extract(_page_of(candidate, comments)), "body", None)
         if new is None:
             continue
-        length = len(_text(new))
+        length = len(element_text(new))
         if length < MIN_GAIN * best_length:
             continue
-        if length > 2 * len(found) and _link_share(new) > LINKS_IF_DOUBLED:
+        if length > 2 * len(found) and link_share(new, "ref") > LINKS_IF_DOUBLED:
             continue
         best, best_length = new, length
     return best
@@ -143,11 +145,11 @@ def _aside(element: HtmlElement) -> bool:
 
 def _like_article(element: HtmlElement, skip: frozenset[HtmlElement]) -> bool:
     """Mostly paragraphs, and not mostly links."""
-    total = len(" ".join(element.text_content().split()))
+    total = len(element_text(element))
     return (
         total > 0
         and _article_text(element, skip) >= 0.5 * total
-        and _page_link_share(element) <= LINK_SHARE
+        and link_share(element, "a") <= LINK_SHARE
     )
 
 
@@ -204,26 +206,7 @@ def _article_text(element: HtmlElement, skip: frozenset[HtmlElement]) -> int:
     for paragraph in element.iter(*_PARAGRAPHS):
         if paragraph in skip:
             continue
-        size = len(" ".join(paragraph.text_content().split()))
-        if size and _page_link_share(paragraph) <= LINK_SHARE:
+        size = len(element_text(paragraph))
+        if size and link_share(paragraph, "a") <= LINK_SHARE:
             total += size
     return total
-
-
-def _page_link_share(element: HtmlElement) -> float:
-    total = len(" ".join(element.text_content().split()))
-    if not total:
-        return 0.0
-    links = sum(len(" ".join(a.text_content().split())) for a in element.iter("a"))
-    return links / total
-
-
-def _link_share(body: etree._Element) -> float:
-    total = len(_text(body))
-    if not total:
-        return 0.0
-    return sum(len(_text(ref)) for ref in body.iter("ref")) / total
-
-
-def _text(element: etree._Element) -> str:
-    return " ".join("".join(element.itertext()).split())
