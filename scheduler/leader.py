@@ -37,7 +37,8 @@ from storage.cluster_locks import AdvisoryLocks
 from storage.daemon_state import daemon_started, daemon_stopped, heartbeat
 from storage.db import Database, StorageError
 from storage.locks import AlreadyRunning, DaemonLock
-from storage.sources import ensure_source, last_run_starts, set_next_runs
+from storage.run_ends import load_sources
+from storage.sources import last_run_starts, set_next_runs
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +233,7 @@ class ClusterScheduler:
 
 
 def _last_runs(db: Database, names: list[str]) -> dict[str, datetime]:
-    for name in names:
-        ensure_source(db, name, [])
+    """The sources exist (made in one transaction, as the daemon's start-up does), and when
+    each one's latest run started."""
+    load_sources(db, {name: [] for name in names})
     return last_run_starts(db)
