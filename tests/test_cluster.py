@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import signal
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -85,18 +86,27 @@ def test_killed_worker_and_killed_leader_lose_nothing(
         ), "not every source ran"
         since = time.time()
 
-        # kill -9 a worker while it has crawls in flight.
+        # kill -9 a worker while it has crawls in flight. A run seen running can end before
+        # the kill on a loaded machine, so the worker is frozen (SIGSTOP) first and killed
+        # only if it still holds running runs; otherwise it thaws and another is tried.
         pids = {str(w.process.pid): w for w in workers}
         running = (
             "SELECT id, worker FROM crawl_runs WHERE status = 'running' AND worker IS NOT NULL"
         )
-        assert wait_until(lambda: query(postgres_url, running), timeout=30, interval=0.05)
-        _, name = query(postgres_url, running)[0]
-        victim = pids[name.rpartition(":")[2]]
-        victim.kill()
+        killed: list[int] = []
+        for _ in range(20):
+            assert wait_until(lambda: query(postgres_url, running), timeout=30, interval=0.05)
+            _, name = query(postgres_url, running)[0]
+            victim = pids[name.rpartition(":")[2]]
+            victim.signal(signal.SIGSTOP)
+            time.sleep(0.3)  # a commit already sent lands before the look
+            killed = [i for i, w in query(postgres_url, running) if w == name]
+            if killed:
+                victim.kill()
+                break
+            victim.signal(signal.SIGCONT)
+        assert killed, "no worker was caught with crawls in flight in 20 tries"
         killed_at = time.time()
-        killed = [i for i, w in query(postgres_url, running) if w == name]
-        assert killed, "the worker had finished its crawls when it was killed"
         time.sleep(3)
         first.kill()  # kill -9 the leader
         standby.wait_for(lambda: is_leader(standby), timeout=10)
