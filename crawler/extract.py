@@ -25,6 +25,8 @@ from lxml.cssselect import CSSSelector
 from lxml.html import HtmlElement
 from trafilatura import bare_extraction
 
+from crawler import body_choice
+from crawler.body_choice import body_options
 from crawler.config import ExtractRules
 from crawler.dates import parse_iso_datetime
 from crawler.extracted import Extracted, LeadImage
@@ -46,6 +48,7 @@ from crawler.upstream.trafilatura_parts import (
 from storage.html_policy import clean_html
 
 logger = logging.getLogger(__name__)
+body_choice.install()
 
 _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 _HEAD_BYTES = 8192
@@ -162,20 +165,7 @@ def _document(tree: HtmlElement, url: str, widened: bool = True) -> Document | N
     the spaces it lost around links and bold or italic runs put back (``crawler.spacing``)
     and without the blocks that are mostly links (``crawler.link_lists``)."""
     spacing = page_spacing(tree)  # before trafilatura, which changes the tree
-    document = bare_extraction(
-        tree,
-        url=url,
-        with_metadata=False,  # read by _metadata
-        # Not "python": that also renders the body as text (a tenth of the time, thrown away)
-        output_format="xml",
-        include_comments=False,  # reader comments are not the article
-        include_links=True,
-        # Off: with images on, trafilatura keeps captions, credits and "related" thumbnails:
-        # lower on every set of `make bench-extract`. The lead image is metadata.
-        include_images=False,
-        include_formatting=True,
-        include_tables=True,
-    )
+    document = bare_extraction(tree, options=body_options(url))
     if not isinstance(document, Document):
         return None
     if document.body is not None:

@@ -90,3 +90,19 @@ def test_scrapys_httpx_handler_still_takes_the_proxy_credentials_from_the_header
     handler._proxy_auth_encoding = "utf-8"
     assert handler._extract_proxy_url_with_creds(request) == "socks5://relay:pw@127.0.0.1:1080"
     assert b"Proxy-Authorization" not in _Httpx._request_headers(request)
+
+
+def test_trafilatura_still_weighs_its_body_through_the_name_body_choice_wraps() -> None:
+    """crawler.body_choice replaces trafilatura.core.compare_extraction; that works only while
+    trafilatura.core calls it by that module-level name, with these arguments."""
+    from crawler.body_choice import _upstream_compare
+
+    core = tp.trafilatura_core
+    assert "compare_extraction(" in inspect.getsource(core._extract_and_compare)
+    assert list(inspect.signature(_upstream_compare).parameters) == [
+        "cleaned_tree",
+        "raw_tree",
+        "body",
+        "text",
+        "options",
+    ]
