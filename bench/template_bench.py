@@ -7,7 +7,10 @@ every paragraph it dropped that was not boilerplate.
 ```
 
 The site (``layout.py``) is served in this process; ``newsrelay crawl --all`` runs twice as a
-subprocess, into two databases: ``learn_template = false`` on every source, then the default.
+subprocess, into two databases: ``learn_template = false`` on every source, then the default;
+then ``newsrelay reextract`` extracts the second crawl's kept pages again with the template it
+learnt (``with_learnt_template``): what every later page of a source gets, where one first
+crawl extracts many pages before it has learnt anything.
 The truth of a page is the text of its article body's ``<p>`` elements (not its teaser box).
 Then the same again with two lines of each outlet's own inside every article body (a
 "follow us" line at its end, a newsletter plug after its second paragraph), which extraction
@@ -44,9 +47,11 @@ from crawler.templates import BOILERPLATE_PAGES
 NEWSRELAY = Path(sys.executable).parent / "newsrelay"
 
 
-def crawled(config: Path, timeout: float) -> list[dict[str, Any]]:
-    """``newsrelay crawl --all`` with ``config``, then every stored article (export jsonl)."""
-    for args in (["crawl", "--all"], ["export", "--format", "jsonl"]):
+def crawled(config: Path, timeout: float, first: str = "crawl") -> list[dict[str, Any]]:
+    """``newsrelay crawl --all`` (or ``reextract``: the kept pages again, with the template
+    the crawl learnt) with ``config``, then every stored article (export jsonl)."""
+    step = ["crawl", "--all"] if first == "crawl" else ["reextract"]
+    for args in (step, ["export", "--format", "jsonl"]):
         done = subprocess.run(
             [str(NEWSRELAY), "--config", str(config), *args],
             capture_output=True,
@@ -135,7 +140,8 @@ def with_outlet_lines(page: Any, outlet: str) -> bytes:
 def measure(
     news: Any, truth: dict[str, str], bodies: dict[str, bytes], timeout: float
 ) -> dict[str, Any]:
-    """Both crawls (without, then with the template) and their figures."""
+    """Both crawls (without, then with the template), the second's pages extracted again with
+the template it learnt, and their figures."""
     results: dict[str, Any] = {}
     runs = {}
     with tempfile.TemporaryDirectory(prefix="template-bench-") as workdir:
@@ -145,7 +151,14 @@ def measure(
             config.write_text(toml.replace("[[sources]]\n", f"[[sources]]\n{extra}"))
             runs[name] = crawled(config, timeout)
             results[name] = scores(runs[name], truth)
-    results["template"] = dropped(runs["without"], runs["with"], truth, site_counts(bodies))
+        # What every later page of a source gets: the first crawl's pages extracted again
+        # with the template it learnt (in one first crawl, pages extracted before it is
+        # learnt keep their boilerplate).
+        runs["learnt"] = crawled(config, timeout, first="reextract")
+        results["with_learnt_template"] = scores(runs["learnt"], truth)
+    on_pages = site_counts(bodies)
+    results["template"] = dropped(runs["without"], runs["with"], truth, on_pages)
+    results["learnt_template"] = dropped(runs["without"], runs["learnt"], truth, on_pages)
     return results
 
 
