@@ -141,7 +141,7 @@ def measure(
     news: Any, truth: dict[str, str], bodies: dict[str, bytes], timeout: float
 ) -> dict[str, Any]:
     """Both crawls (without, then with the template), the second's pages extracted again with
-the template it learnt, and their figures."""
+    the template it learnt, and their figures."""
     results: dict[str, Any] = {}
     runs = {}
     with tempfile.TemporaryDirectory(prefix="template-bench-") as workdir:
