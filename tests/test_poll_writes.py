@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -144,14 +144,14 @@ def test_the_daemons_unchanged_polls_write_their_runs_and_share_the_next_run_wri
     # (its run and its feed) or a shared write of next run times, and nothing else. Judged
     # by transaction, not by statement time: a write begun before the window's edge may
     # commit after it.
-    window, statements = [], []
-    for when, what in lines:
+    window, statements = [], defaultdict[int, list[str]](list)
+    for when, what, thread in lines:
         if what != "COMMIT":
-            statements.append(_kind(what))
+            statements[thread].append(_kind(what))
             continue
         if begin < when <= end:
-            window.append(tuple(statements))
-        statements = []
+            window.append(tuple(statements[thread]))
+        statements[thread] = []
     shapes = Counter(window)
     writes = sum(n for shape, n in shapes.items() if set(shape) == {"next runs"})
     assert shapes[("run", "feed")] + writes == len(window), shapes
@@ -182,19 +182,19 @@ def test_a_started_daemon_reads_its_sources_at_once_and_each_first_poll_reads_no
         daemon.kill()
     assert all(r["feeds_not_modified"] == 1 and r["new"] == 0 for r in firsts), firsts
     lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
-    statements = [_kind(what) for _, what in lines]
+    statements = [_kind(what) for _, what, _ in lines]
     state_reads = [s for s in statements if s.startswith("SELECT") and " FROM feeds" in s]
     assert len(state_reads) == 1, state_reads  # every source's feeds, once
     # The first polls' own transactions, as the kinds of their statements: none reads.
     first_poll = min(_epoch(r["ts"]) - r["duration_s"] for r in firsts)
-    shapes, current = Counter(), []
-    for when, what in lines:
+    shapes, current = Counter[tuple[str, ...]](), defaultdict[int, list[str]](list)
+    for when, what, thread in lines:
         if what != "COMMIT":
-            current.append(_kind(what))
+            current[thread].append(_kind(what))
             continue
-        if when >= first_poll and "run" in current:
-            shapes[tuple(current)] += 1
-        current = []
+        if when >= first_poll and "run" in current[thread]:
+            shapes[tuple(current[thread])] += 1
+        current[thread] = []
     assert shapes == Counter({("run", "feed"): len(names)}), shapes
 
 

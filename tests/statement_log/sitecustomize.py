@@ -1,6 +1,8 @@
 """Imported at start-up by a Python process whose PYTHONPATH has this directory (tests that
 run the daemon put it there): every SQL statement and commit of any SQLAlchemy engine of the
-process, appended to the file NEWSRELAY_TEST_SQL_LOG names, one JSON line each (time, what)."""
+process, appended to the file NEWSRELAY_TEST_SQL_LOG names, one JSON line each (time, what, thread):
+a transaction is the statements of one thread up to its COMMIT, as the daemon's threads
+(its storage thread, the prune at start-up) write at the same time."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ _LOCK = threading.Lock()
 def _write(what: str) -> None:
     assert _PATH is not None
     with _LOCK, Path(_PATH).open("a", encoding="utf-8") as log:
-        log.write(json.dumps([time.time(), what]) + "\n")
+        log.write(json.dumps([time.time(), what, threading.get_ident()]) + "\n")
 
 
 def _statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
