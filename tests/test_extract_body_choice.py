@@ -26,7 +26,7 @@ _PAGE = (
     + "".join(f"<p>{s} {s}</p>" for s in _SENTENCES * 2)
     + f"<p>{_LAST}</p></div></body></html>"
 )
-# What trafilatura's own pass might keep of such a page: the first paragraph and a row of
+# What trafilatura's own pass might keep of such a page: the start of the article and a row of
 # links (a menu, "more from the desk") that newsrelay drops from the body afterwards.
 _LINKS = " | ".join(
     f"<ref target='/s{i}'>Another story from the harbour desk {i}</ref>" for i in range(14)
