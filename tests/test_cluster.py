@@ -178,7 +178,9 @@ def test_enqueue_waits_for_the_run_and_a_busy_source_joins_it(
     """crawl --enqueue reports the worker's run; a second request while that source crawls
     joins the run going (no second crawl_runs row); --no-wait returns at once."""
     require_rabbitmq()
-    wire = Newswire(site, 1, page_delay=1.5)
+    # Pages slow enough that the run is still going when the second request (a new
+    # process, 1-3 s to start on a loaded machine) arrives to join it.
+    wire = Newswire(site, 1, page_delay=5.0)
     for _ in range(3):
         wire.publish(wire.names[0])
     sources = wire_sources(wire, interval="1h", host_keys=1)
