@@ -1,6 +1,8 @@
 """An element's text as the article's text has it (whitespace runs as one space), and how much
 of it is link text: what the passes over trafilatura's body (``crawler.spacing``,
-``crawler.link_lists``, ``crawler.split_body``) measure blocks by."""
+``crawler.link_lists``, ``crawler.split_body``, the leading-title check of
+``crawler.extract``) and the editing of stored blocks (``crawler.rewriting``) measure blocks
+by."""
 
 from __future__ import annotations
 

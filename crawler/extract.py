@@ -29,6 +29,7 @@ from crawler import body_choice
 from crawler.body_choice import body_options
 from crawler.config import ExtractRules
 from crawler.dates import parse_iso_datetime
+from crawler.element_text import element_text
 from crawler.extracted import Extracted, LeadImage
 from crawler.images import lead_image
 from crawler.link_lists import drop_link_lists
@@ -315,9 +316,7 @@ def _drop_leading_title(body: etree._Element, title: str | None) -> None:
     if not title or not len(body):
         return
     first = body[0]
-    if first.tag == "head" and " ".join("".join(first.itertext()).split()) == " ".join(
-        title.split()
-    ):
+    if first.tag == "head" and element_text(first) == " ".join(title.split()):
         if first.tail and first.tail.strip():
             previous_text = body.text or ""
             body.text = previous_text + first.tail

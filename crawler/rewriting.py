@@ -21,6 +21,7 @@ from lxml import html as lxml_html
 from lxml.html import HtmlElement
 
 from crawler.editorial import Editing, compiled
+from crawler.element_text import element_text
 from crawler.fingerprints import paragraph_key, paragraph_keys
 
 # Elements that hold a paragraph; the innermost one of them holding a match is dropped.
@@ -139,7 +140,7 @@ def _empty_like(block: HtmlElement) -> HtmlElement:
 
 def _drop_blocks(root: HtmlElement, drop: Callable[[str], bool]) -> bool:
     """Drop the innermost blocks under ``root`` whose text ``drop`` says; whether any went."""
-    dropped = [block for block in _innermost_blocks(root) if drop(_block_text(block))]
+    dropped = [block for block in _innermost_blocks(root) if drop(element_text(block))]
     for block in dropped:
         block.drop_tree()
     return bool(dropped)
@@ -153,7 +154,7 @@ def _serialized(root: HtmlElement) -> str:
 def _rewrite_runs(root: HtmlElement, rules: Rules) -> bool:
     """Rewrite every run of text under ``root``; drop the paragraphs this empties. Whether
     anything changed."""
-    before = {block: text for block in _innermost_blocks(root) if (text := _block_text(block))}
+    before = {block: text for block in _innermost_blocks(root) if (text := element_text(block))}
     changed = False
     for element in root.iter():
         if not isinstance(element.tag, str):
@@ -167,7 +168,7 @@ def _rewrite_runs(root: HtmlElement, rules: Rules) -> bool:
         # What the text's line became: a match across inline markup ("Read more at
         # <a>PressTV</a>") is no run's, so such a block takes its line's text, plain.
         wanted = " ".join(_rewritten(text, rules).split())
-        if _block_text(block) != wanted:
+        if element_text(block) != wanted:
             for child in list(block):
                 block.remove(child)
             block.text = wanted
@@ -184,11 +185,6 @@ def _innermost_blocks(root: HtmlElement) -> list[HtmlElement]:
         for element in root.iterdescendants(*BLOCKS)
         if next(element.iterdescendants(*BLOCKS), None) is None
     ]
-
-
-def _block_text(block: HtmlElement) -> str:
-    """A block's text as the article's text line has it: whitespace runs as one space."""
-    return " ".join(block.text_content().split())
 
 
 def _found(value: str, patterns: Sequence[str]) -> bool:
